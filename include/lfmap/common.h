@@ -1,0 +1,220 @@
+/*
+ * lfmap/common.h - configuration, lifecycle, RCU glue, migration control and
+ * statistics shared by every lfmap map kind.
+ *
+ * Conventions that hold for every public lfmap function:
+ *
+ *  - Errors are values. Functions returning int return 0 (or a documented
+ *    positive outcome) on success and a negative errno value on failure:
+ *      -EINVAL  a NULL map/key/node/output pointer, a call on a map of another
+ *               kind, or an invalid configuration;
+ *      -ENOMEM  an allocation through the map's allocator failed; the map keeps
+ *               every entry it had and stays usable;
+ *      -ENOENT  the key (or the given node) is not mapped;
+ *      -EEXIST  insert-if-absent found the key present;
+ *      -ECANCELED a compare-and-swap / compare-and-replace saw another value;
+ *      -ERANGE  a word-map value does not fit in 62 bits;
+ *      -EAGAIN  a resize request could not start now (a migration is running
+ *               or the previous table has not been reclaimed yet);
+ *      -EBUSY   destroy of a node map that still holds nodes and has no
+ *               node_free callback.
+ *    Functions returning a pointer return NULL and set errno on failure.
+ *  - Functions whose name ends in "_rcu" must be called with the map's RCU
+ *    read lock held (lfmap_read_lock() or the flavor's own rcu_read_lock()).
+ *    Pointers they hand out stay valid until that read-side critical section
+ *    ends. The other functions take the read lock themselves; they may also be
+ *    called with it held (liburcu read-side sections nest).
+ *  - Every thread that calls into a map must be registered with the map's
+ *    liburcu flavor (rcu_register_thread() of that flavor; not needed for
+ *    urcu-bp). Under QSBR it must also be online.
+ *  - Every successful update is linearizable and has acquire-release
+ *    semantics: what the writer stored before publishing a node/value is
+ *    visible to a reader that obtains it. A failed call publishes nothing.
+ *  - lfmap starts no thread, prints nothing (unless LFMAP_TRACE is set in the
+ *    environment, see struct lfmap_config.trace) and keeps no process-wide
+ *    state: all of it hangs off the map.
+ */
+#ifndef LFMAP_COMMON_H
+#define LFMAP_COMMON_H
+
+#include <errno.h> /* the error codes below */
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define LFMAP_API __attribute__((visibility("default")))
+#else
+#define LFMAP_API
+#endif
+
+#define LFMAP_VERSION_MAJOR 0
+#define LFMAP_VERSION_MINOR 1
+#define LFMAP_VERSION_PATCH 0
+
+struct rcu_flavor_struct; /* <urcu/flavor.h> */
+struct lfmap;             /* opaque; one type for every map kind */
+struct lfmap_node;        /* <lfmap/node.h> */
+
+/*
+ * Injected allocator (like Concurrency Kit's struct ck_malloc). alloc returns
+ * at least size bytes aligned to align (a power of two, at most 4096), or
+ * NULL; the memory need not be zeroed. free receives the size passed to
+ * alloc. Both may be called from any thread that uses the map, including the
+ * liburcu call_rcu worker thread, so they must be thread-safe.
+ */
+struct lfmap_allocator {
+	void *(*alloc)(void *ctx, size_t size, size_t align);
+	void (*free)(void *ctx, void *ptr, size_t size);
+	void *ctx;
+};
+
+/* Flags for struct lfmap_config.flags. */
+#define LFMAP_F_NO_AUTO_GROW   0x1u /* never grow by itself (lfmap_resize still works) */
+#define LFMAP_F_NO_AUTO_SHRINK 0x2u /* never shrink by itself */
+#define LFMAP_F_FIXED_SEED     0x4u /* use config.seed instead of getrandom() */
+#define LFMAP_F_NO_BACKGROUND  0x8u /* do not finish migrations from call_rcu callbacks;
+                                       the caller drives lfmap_migrate_step() */
+
+/*
+ * Versioned options. Always initialise with lfmap_config_init(), then change
+ * the fields you care about; struct_size lets later versions add fields.
+ */
+struct lfmap_config {
+	size_t struct_size; /* set by lfmap_config_init() */
+	/* liburcu flavor; NULL means urcu-memb (&urcu_memb_flavor). */
+	const struct rcu_flavor_struct *flavor;
+	/* Node maps only (lfmap_create): hash of a key under a seed, equality
+	 * of a node's key with a key, and the key of a node. The hash should
+	 * depend on the seed so that the per-map random seed defeats flooding.
+	 * Called without locks, possibly several times per operation, from any
+	 * thread; they must not call into the map. */
+	uint64_t (*hash)(const void *key, uint64_t seed, void *arg);
+	int (*match)(const struct lfmap_node *node, const void *key, void *arg);
+	const void *(*key_of)(const struct lfmap_node *node, void *arg);
+	/* Node maps only: called by lfmap_destroy() for every node still in the
+	 * map (no grace period needed: destroy requires no concurrent users).
+	 * Without it, destroying a non-empty node map fails with -EBUSY. */
+	void (*node_free)(struct lfmap_node *node, void *arg);
+	void *cb_arg; /* passed to hash, match, key_of, node_free */
+	/* Expected number of entries; the first table is sized to hold it
+	 * below the grow threshold. 0 means the smallest table. */
+	size_t size_hint;
+	/* Grow x2 when entries exceed grow_pct percent of slot capacity; shrink
+	 * x1/2 when they fall below shrink_pct percent. 1 <= shrink_pct <
+	 * grow_pct / 2, grow_pct <= 100. */
+	unsigned grow_pct;
+	unsigned shrink_pct;
+	/* Buckets of migration work a writer does per update operation while
+	 * a migration runs (>= 1). */
+	unsigned max_work;
+	unsigned flags; /* LFMAP_F_* */
+	uint64_t seed;  /* used with LFMAP_F_FIXED_SEED */
+	/* Optional allocator; NULL alloc/free means the built-in one (mmap with
+	 * transparent huge pages for large bucket arrays, aligned_alloc else). */
+	struct lfmap_allocator allocator;
+	/* Optional migration trace sink: one line per finished migration. If
+	 * NULL and the environment variable LFMAP_TRACE is set to a non-zero
+	 * value when the map is created, lines go to stderr. */
+	void (*trace)(void *arg, const char *line);
+	void *trace_arg;
+};
+
+/* Fill cfg with defaults: memb flavor, grow at 75%, shrink below 10%,
+ * max_work 2, random seed, built-in allocator. Thread-safe (touches only cfg). */
+LFMAP_API void lfmap_config_init(struct lfmap_config *cfg);
+
+/*
+ * Destroy a map of any kind and free every table and overflow bucket.
+ * Context: no other thread may use the map, and the caller must not be in a
+ * read-side critical section or a call_rcu callback (it waits for the map's
+ * pending call_rcu callbacks with the flavor's rcu_barrier()).
+ * Node maps: remaining nodes go to config.node_free; without it a non-empty
+ * map is left intact and -EBUSY is returned. String maps free their nodes.
+ * Returns 0, -EINVAL (NULL) or -EBUSY.
+ */
+LFMAP_API int lfmap_destroy(struct lfmap *map);
+
+/*
+ * RCU read-side critical section of the map's flavor. Prefer these over the
+ * flavor's own rcu_read_lock()/rcu_read_unlock() in programs run under
+ * ThreadSanitizer: they carry the annotations that make grace periods visible
+ * to it (in other builds they are plain calls). Nest freely.
+ */
+LFMAP_API void lfmap_read_lock(const struct lfmap *map);
+LFMAP_API void lfmap_read_unlock(const struct lfmap *map);
+
+enum lfmap_resize {
+	LFMAP_RESIZE_GROW = 1,    /* twice the buckets */
+	LFMAP_RESIZE_SHRINK = 2,  /* half the buckets (not below the minimum) */
+	LFMAP_RESIZE_COMPACT = 3, /* same size: drops tombstones and overflow */
+};
+
+/*
+ * Start a migration now. Any thread, read lock not required. It only starts
+ * the migration: writers, the background call_rcu work and
+ * lfmap_migrate_step() carry it out incrementally.
+ * Returns 0 when started, -EAGAIN when a migration is running or the table
+ * replaced by the last one has not been reclaimed yet (retry after a grace
+ * period), -EINVAL (bad kind, or shrink of a minimum-size table), -ENOMEM.
+ */
+LFMAP_API int lfmap_resize(struct lfmap *map, enum lfmap_resize kind);
+
+/*
+ * Do up to nbuckets buckets of migration work (0 means: finish the running
+ * migration). Any thread, read lock not required (taken inside). For daemons
+ * that drive maintenance themselves (LFMAP_F_NO_BACKGROUND).
+ * Returns 1 if a migration is still running afterwards, 0 if none is,
+ * -ENOMEM if an evacuation could not allocate (it is retried later).
+ */
+LFMAP_API int lfmap_migrate_step(struct lfmap *map, size_t nbuckets);
+
+/*
+ * Approximate entry count: sum of the per-stripe counters, O(stripes), no
+ * lock needed. Exact when no update runs concurrently. Returns 0 for NULL.
+ */
+LFMAP_API size_t lfmap_count_approx(const struct lfmap *map);
+
+/*
+ * Exact count by iteration (takes the read lock). Under concurrent updates
+ * it counts every key present for the whole call exactly once.
+ * Returns 0 or -EINVAL.
+ */
+LFMAP_API int lfmap_count_exact(struct lfmap *map, size_t *count);
+
+struct lfmap_stats {
+	uint64_t entries;            /* approximate (striped counters) */
+	uint64_t buckets;            /* head buckets of the current root table */
+	uint64_t slots;              /* slot capacity incl. overflow buckets */
+	uint64_t overflow_buckets;   /* in the current root table */
+	uint64_t claimed_slots;      /* slots whose key word is set */
+	uint64_t tombstones;         /* claimed slots holding no value */
+	uint64_t longest_chain;      /* buckets in the longest chain */
+	double load_factor;          /* entries / (buckets * slots per bucket) */
+	uint64_t migrating;          /* 1 while a migration runs */
+	uint64_t migrations_started;
+	uint64_t migrations_finished;
+	uint64_t grows, shrinks, compactions; /* finished, by kind */
+	uint64_t evacuated_by_writers;    /* buckets forwarded by update ops */
+	uint64_t evacuated_by_background; /* by call_rcu work or lfmap_migrate_step */
+	uint64_t longest_migration_ns;
+	uint64_t last_migration_ns;
+	uint64_t seed_changes;       /* reserved for reseeding migrations */
+};
+
+/*
+ * Fill *st. Takes the read lock; walks the root table, O(buckets): meant for
+ * monitoring, not for hot paths. Returns 0 or -EINVAL.
+ */
+LFMAP_API int lfmap_stats(struct lfmap *map, struct lfmap_stats *st);
+
+/* Slots per bucket (a bucket is one 64-byte cache line). */
+LFMAP_API unsigned lfmap_slots_per_bucket(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LFMAP_COMMON_H */

@@ -1,0 +1,267 @@
+/*
+ * internal.h - lfmap's private types: table layout, slot and bucket state
+ * encodings, the map object, and the small inline helpers every file shares.
+ * The invariants I1..I10 cited in comments are stated in docs/DESIGN.md.
+ */
+#ifndef LFM_INTERNAL_H
+#define LFM_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <urcu/urcu-memb.h> /* struct rcu_head, urcu_memb_flavor */
+#include <urcu/flavor.h>
+
+#include <lfmap.h>
+#include "atomic.h"
+
+#if defined(__SANITIZE_THREAD__)
+#define LFM_TSAN_ENABLED 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LFM_TSAN_ENABLED 1
+#endif
+#endif
+
+#define LFM_HIDDEN __attribute__((visibility("hidden")))
+#define LFM_LIKELY(x) __builtin_expect(!!(x), 1)
+#define LFM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define LFM_CACHELINE 64
+
+/* ---- slots and buckets (table layout) ------------------------------- */
+
+#define LFM_SLOTS 3 /* 3 two-word slots + control word fill one 64-byte line */
+
+/*
+ * Value word of a slot (I2, I3):
+ *   0                      EMPTY: never held a value in this table
+ *   payload | LIVE         a value (word map: v << 2; node maps: node pointer)
+ *   payload, LIVE clear    TOMBSTONE (word map: LFM_WORD_TOMB; node maps: the
+ *                          removed node's pointer, kept for comparison only)
+ * and FROZEN (bit 0) on top of any of them once evacuation froze the slot.
+ */
+#define LFM_V_FROZEN ((uint64_t)1)
+#define LFM_V_LIVE ((uint64_t)2)
+#define LFM_V_STATE ((uint64_t)3)
+#define LFM_WORD_TOMB ((uint64_t)4)
+
+/* Control word of every bucket of a chain (I5): overflow pointer | bits. */
+#define LFM_C_FROZEN ((uint64_t)1)
+#define LFM_C_FORWARDED ((uint64_t)2) /* head buckets only */
+#define LFM_C_BITS ((uint64_t)3)
+
+struct lfm_slot {
+	lfm_word key; /* 0 = unclaimed; word key, or full hash for node maps (I1) */
+	lfm_word val; /* see above */
+};
+
+struct lfm_bucket {
+	lfm_word ctrl;
+	lfm_word spare; /* keeps slots 16-byte aligned; unused */
+	struct lfm_slot slot[LFM_SLOTS];
+} __attribute__((aligned(LFM_CACHELINE)));
+
+_Static_assert(sizeof(struct lfm_bucket) == LFM_CACHELINE, "bucket must be one cache line");
+
+static inline struct lfm_bucket *lfm_ctrl_next(uint64_t ctrl)
+{
+	return (struct lfm_bucket *)(uintptr_t)(ctrl & ~LFM_C_BITS);
+}
+
+/* ---- tables ------------------------------------------------------------ */
+
+enum lfm_kind { LFM_KIND_NODE = 1, LFM_KIND_WORD = 2, LFM_KIND_STR = 3 };
+
+struct lfm_table {
+	/* Read-mostly line: every operation reads it, writers do not write it
+	 * (except next, once per migration). */
+	uint64_t mask;     /* nbuckets - 1 (immutable) */
+	uint64_t nbuckets; /* power of two (immutable) */
+	uint64_t seed;     /* hash seed of this table (immutable) */
+	struct lfm_bucket *buckets;
+	lfm_word next;  /* struct lfm_table *: migration target, set once (I7) */
+	lfm_word ready; /* 1 once the table this one replaced is reclaimed (I8) */
+	size_t bytes;   /* size of the bucket array allocation */
+
+	/* Migration bookkeeping, written by helpers: its own line. */
+	lfm_word work_cursor __attribute__((aligned(LFM_CACHELINE)));
+	lfm_word verified; /* every bucket below it is FORWARDED (I9) */
+	lfm_word overflow; /* overflow buckets appended to this table */
+	lfm_word starting; /* 0 -> 1 by the one thread allowed to start a migration */
+	lfm_word mig_kind; /* enum lfmap_resize of the migration out of this table */
+	lfm_word mig_start_ns;
+	lfm_word evac_writer, evac_bg; /* buckets forwarded, by who forwarded them */
+	struct rcu_head rcu; /* retirement */
+	struct lfmap *map;
+};
+
+/* ---- the map ------------------------------------------------------------ */
+
+#define LFM_NSTRIPES 32
+
+/* Striped counters (I10): one cache line each, chosen per thread. */
+struct lfm_stripe {
+	lfm_word count; /* live entries added minus removed through this stripe */
+	lfm_word ticks; /* updates through this stripe: every 32nd checks the load */
+} __attribute__((aligned(LFM_CACHELINE)));
+
+struct lfmap {
+	/* Read-mostly line. */
+	lfm_word root; /* struct lfm_table *: the current table */
+	uint32_t kind;
+	uint32_t flags;
+	uint32_t grow_pct, shrink_pct, max_work;
+	const struct rcu_flavor_struct *flavor;
+	uint64_t (*hash)(const void *key, uint64_t seed, void *arg);
+	int (*match)(const struct lfmap_node *node, const void *key, void *arg);
+	const void *(*key_of)(const struct lfmap_node *node, void *arg);
+	void (*node_free)(struct lfmap_node *node, void *arg);
+	void *cb_arg;
+	struct lfmap_allocator allocator; /* alloc == NULL: built-in */
+	void (*trace)(void *arg, const char *line);
+	void *trace_arg;
+
+	/* Word map: the value word of key 0, which has no slot (a slot key of 0
+	 * means unclaimed). Never frozen: it belongs to no table. */
+	lfm_word zero_val __attribute__((aligned(LFM_CACHELINE)));
+
+	/* Rarely written: migration statistics and callback bookkeeping. */
+	lfm_word migrations_started __attribute__((aligned(LFM_CACHELINE)));
+	lfm_word migrations_finished;
+	lfm_word grows, shrinks, compactions;
+	lfm_word evac_writer, evac_bg; /* totals of finished migrations */
+	lfm_word longest_ns, last_ns;
+	lfm_word bg_queued;   /* background step callback queued */
+	lfm_word pending_cbs; /* table retirements + background steps in flight */
+	lfm_word destroying;
+	struct rcu_head bg_head;
+#ifdef LFM_TSAN_ENABLED
+	lfm_word tsan_gp; /* annotation address for grace periods */
+#endif
+
+	struct lfm_stripe stripes[LFM_NSTRIPES];
+};
+
+/* ---- hashing (hash.c) -------------------------------------------------- */
+
+static inline uint64_t lfm_mix64(uint64_t x)
+{
+	x ^= x >> 32;
+	x *= UINT64_C(0xd6e8feb86659fd93);
+	x ^= x >> 32;
+	x *= UINT64_C(0xd6e8feb86659fd93);
+	x ^= x >> 32;
+	return x;
+}
+
+/* Bucket hash of a word key under a table seed: a seeded multiply-xorshift. */
+static inline uint64_t lfm_word_bhash(uint64_t key, uint64_t seed)
+{
+	return lfm_mix64((key ^ seed) * (seed | 1));
+}
+
+/* Bucket hash of a node map's full hash (already seeded by the user). */
+static inline uint64_t lfm_node_bhash(uint64_t h)
+{
+	return lfm_mix64(h);
+}
+
+LFM_HIDDEN uint64_t lfm_siphash13(const void *data, size_t len, uint64_t k0, uint64_t k1);
+LFM_HIDDEN uint64_t lfm_random_seed(void);
+
+/* ---- memory (table.c) ---------------------------------------------------- */
+
+LFM_HIDDEN void *lfm_alloc(struct lfmap *m, size_t size, size_t align); /* zeroed */
+LFM_HIDDEN void lfm_free(struct lfmap *m, void *p, size_t size);
+LFM_HIDDEN struct lfm_table *lfm_table_new(struct lfmap *m, uint64_t nbuckets, uint64_t seed);
+LFM_HIDDEN void lfm_table_free(struct lfmap *m, struct lfm_table *t);
+LFM_HIDDEN struct lfm_bucket *lfm_bucket_new(struct lfmap *m, uint64_t key, uint64_t val);
+LFM_HIDDEN void lfm_bucket_free(struct lfmap *m, struct lfm_bucket *b);
+LFM_HIDDEN uint64_t lfm_now_ns(void);
+
+/* ---- RCU glue (rcu_glue.c) ------------------------------------------------ */
+
+LFM_HIDDEN void lfm_read_lock(const struct lfmap *m);
+LFM_HIDDEN void lfm_read_unlock(const struct lfmap *m);
+LFM_HIDDEN void lfm_call_rcu(struct lfmap *m, struct rcu_head *head,
+			     void (*fn)(struct rcu_head *));
+LFM_HIDDEN void lfm_rcu_callback_enter(struct lfmap *m, struct rcu_head *head);
+LFM_HIDDEN void lfm_rcu_barrier(struct lfmap *m);
+
+/* ---- migration (migrate.c) ------------------------------------------------ */
+
+LFM_HIDDEN int lfm_evacuate(struct lfmap *m, struct lfm_table *t, uint64_t i, bool by_writer);
+LFM_HIDDEN int lfm_migrate_work(struct lfmap *m, struct lfm_table *t, uint64_t budget,
+				bool by_writer);
+#define LFM_MAX_BUCKETS (UINT64_C(1) << 40)
+LFM_HIDDEN int lfm_start_migration(struct lfmap *m, struct lfm_table *t, int kind, uint64_t nn);
+LFM_HIDDEN void lfm_check_load(struct lfmap *m);
+LFM_HIDDEN void lfm_bg_kick(struct lfmap *m);
+
+/* ---- counters (map.c) ------------------------------------------------------ */
+
+static inline struct lfm_stripe *lfm_my_stripe(struct lfmap *m)
+{
+	/* pthread_self() is a TLS read; hashing it spreads threads over the
+	 * stripes without any per-process state. */
+	return &m->stripes[lfm_mix64((uint64_t)pthread_self()) & (LFM_NSTRIPES - 1)];
+}
+
+/* Account a value going absent -> live (+1) or live -> absent (-1). Every
+ * 32nd update through a stripe re-checks the load (I10). */
+LFM_HIDDEN void lfm_count_update(struct lfmap *m, int delta);
+
+/* ---- helpers shared by the map kinds ---------------------------------------- */
+
+static inline struct lfm_table *lfm_root_acquire(const struct lfmap *m)
+{
+	/* acquire: pairs with the release in table publication (create) and
+	 * with the root CAS at the end of a migration, so the table's
+	 * immutable fields and bucket array contents are visible. */
+	return (struct lfm_table *)lfm_ptr_load_acquire(&m->root);
+}
+
+static inline struct lfm_table *lfm_next_acquire(const struct lfm_table *t)
+{
+	/* acquire: pairs with the release store of next in
+	 * lfm_start_migration (the target table is initialised). */
+	return (struct lfm_table *)lfm_ptr_load_acquire(&t->next);
+}
+
+/* A writer about to update in t helps a running migration (bounded work). */
+static inline int lfm_writer_help(struct lfmap *m, struct lfm_table *t)
+{
+	if (LFM_UNLIKELY(lfm_load_relaxed(&t->next) != 0))
+		return lfm_migrate_work(m, t, m->max_work, true);
+	return 0;
+}
+
+/* Argument check shared by every entry point: non-NULL map of that kind. */
+static inline bool lfm_bad_map(const struct lfmap *m, uint32_t kind)
+{
+	return LFM_UNLIKELY(m == NULL || m->kind != kind);
+}
+
+/* Node engine (node.c), also used by the string map. */
+enum lfm_node_op { N_INSERT, N_UPSERT, N_REPLACE, N_CMPREPLACE, N_REMOVE, N_REMOVE_NODE, N_COMPUTE };
+LFM_HIDDEN struct lfmap_node *lfm_node_lookup(struct lfmap *m, const void *key);
+LFM_HIDDEN int lfm_node_put(struct lfmap *m, struct lfmap_node *node, enum lfm_node_op op,
+			    struct lfmap_node **cur);
+LFM_HIDDEN int lfm_node_remove(struct lfmap *m, const void *key, struct lfmap_node **removed);
+LFM_HIDDEN int lfm_node_compute(struct lfmap *m, const void *key, lfmap_compute_fn fn,
+				void *arg, struct lfmap_node **old);
+/* Iteration (iter.c). The quiescent variant skips de-duplication: only for
+ * destroy, whose visitor frees the nodes. */
+LFM_HIDDEN int lfm_node_foreach(struct lfmap *m, lfmap_node_visit_fn fn, void *arg);
+LFM_HIDDEN int lfm_node_foreach_quiescent(struct lfmap *m, lfmap_node_visit_fn fn, void *arg);
+LFM_HIDDEN void lfm_str_free_node(struct lfmap *m, struct lfmap_node *n);
+LFM_HIDDEN int lfm_word_foreach(struct lfmap *m, lfmap_word_visit_fn fn, void *arg);
+
+/* Common creation path (map.c). */
+LFM_HIDDEN struct lfmap *lfm_map_create(const struct lfmap_config *cfg, int kind);
+LFM_HIDDEN void lfm_trace(struct lfmap *m, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif /* LFM_INTERNAL_H */

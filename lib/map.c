@@ -1,0 +1,318 @@
+/*
+ * map.c - map lifecycle, configuration, counters, statistics, and the public
+ * migration controls.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void lfmap_config_init(struct lfmap_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	memset(cfg, 0, sizeof *cfg);
+	cfg->struct_size = sizeof *cfg;
+	cfg->grow_pct = 75;
+	cfg->shrink_pct = 10;
+	cfg->max_work = 2;
+}
+
+unsigned lfmap_slots_per_bucket(void)
+{
+	return LFM_SLOTS;
+}
+
+static uint64_t pow2_at_least(uint64_t n)
+{
+	uint64_t p = 1;
+	while (p < n && p < LFM_MAX_BUCKETS)
+		p <<= 1;
+	return p;
+}
+
+struct lfmap *lfm_map_create(const struct lfmap_config *ucfg, int kind)
+{
+	struct lfmap_config cfg;
+	lfmap_config_init(&cfg);
+	if (ucfg != NULL) {
+		if (ucfg->struct_size == 0 || ucfg->struct_size > sizeof cfg) {
+			errno = EINVAL;
+			return NULL;
+		}
+		memcpy(&cfg, ucfg, ucfg->struct_size);
+	}
+	if (cfg.grow_pct == 0 || cfg.grow_pct > 100 || cfg.shrink_pct * 2 >= cfg.grow_pct ||
+	    cfg.max_work == 0 || cfg.size_hint > (SIZE_MAX >> 8) ||
+	    (cfg.allocator.alloc == NULL) != (cfg.allocator.free == NULL) ||
+	    (kind == LFM_KIND_NODE &&
+	     (cfg.hash == NULL || cfg.match == NULL || cfg.key_of == NULL))) {
+		errno = EINVAL;
+		return NULL;
+	}
+
+	/* The map object itself comes from the user's allocator when given. */
+	struct lfmap tmp = {.allocator = cfg.allocator};
+	struct lfmap *m = lfm_alloc(&tmp, sizeof *m, LFM_CACHELINE);
+	if (m == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	m->kind = (uint32_t)kind;
+	m->flags = cfg.flags;
+	m->grow_pct = cfg.grow_pct;
+	m->shrink_pct = cfg.shrink_pct;
+	m->max_work = cfg.max_work;
+	m->flavor = cfg.flavor != NULL ? cfg.flavor : &urcu_memb_flavor;
+	m->hash = cfg.hash;
+	m->match = cfg.match;
+	m->key_of = cfg.key_of;
+	m->node_free = cfg.node_free;
+	m->cb_arg = cfg.cb_arg;
+	m->allocator = cfg.allocator;
+	m->trace = cfg.trace;
+	m->trace_arg = cfg.trace_arg;
+	if (m->trace == NULL) {
+		const char *env = getenv("LFMAP_TRACE");
+		if (env != NULL && env[0] != '\0' && strcmp(env, "0") != 0)
+			m->trace_arg = stderr; /* lfm_trace() writes there */
+	}
+
+	uint64_t seed = (cfg.flags & LFMAP_F_FIXED_SEED) ? cfg.seed : lfm_random_seed();
+	uint64_t want = cfg.size_hint == 0
+				? 1
+				: ((uint64_t)cfg.size_hint * 100 / cfg.grow_pct + LFM_SLOTS - 1) /
+					  LFM_SLOTS;
+	struct lfm_table *t = lfm_table_new(m, pow2_at_least(want), seed);
+	if (t == NULL) {
+		lfm_free(&tmp, m, sizeof *m);
+		errno = ENOMEM;
+		return NULL;
+	}
+	t->ready = 1; /* nothing to reclaim before the first migration (I8) */
+	/* release: the table is initialised before any thread can load it. */
+	lfm_store_release(&m->root, (uint64_t)(uintptr_t)t);
+	return m;
+}
+
+void lfm_trace(struct lfmap *m, const char *fmt, ...)
+{
+	if (m->trace == NULL && m->trace_arg == NULL)
+		return;
+	char line[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (m->trace != NULL)
+		m->trace(m->trace_arg, line);
+	else
+		fprintf((FILE *)m->trace_arg, "%s\n", line);
+}
+
+/* ---- counters (I10) ----------------------------------------------------------- */
+
+void lfm_count_update(struct lfmap *m, int delta)
+{
+	struct lfm_stripe *st = lfm_my_stripe(m);
+	/* relaxed: statistics only; no data is published through them. */
+	lfm_fetch_add_relaxed(&st->count, (uint64_t)(int64_t)delta);
+	if ((lfm_fetch_add_relaxed(&st->ticks, 1) & 31) == 31)
+		lfm_check_load(m);
+}
+
+size_t lfmap_count_approx(const struct lfmap *m)
+{
+	if (m == NULL)
+		return 0;
+	int64_t sum = 0;
+	for (int i = 0; i < LFM_NSTRIPES; i++)
+		sum += (int64_t)lfm_load_relaxed(&m->stripes[i].count);
+	return sum > 0 ? (size_t)sum : 0;
+}
+
+static int count_word(uint64_t k, uint64_t v, void *arg)
+{
+	(void)k;
+	(void)v;
+	++*(size_t *)arg;
+	return 0;
+}
+
+static int count_node(struct lfmap_node *n, void *arg)
+{
+	(void)n;
+	++*(size_t *)arg;
+	return 0;
+}
+
+int lfmap_count_exact(struct lfmap *m, size_t *count)
+{
+	if (m == NULL || count == NULL)
+		return -EINVAL;
+	size_t n = 0;
+	lfm_read_lock(m);
+	int r = m->kind == LFM_KIND_WORD ? lfm_word_foreach(m, count_word, &n)
+					 : lfm_node_foreach(m, count_node, &n);
+	lfm_read_unlock(m);
+	if (r < 0)
+		return r;
+	*count = n;
+	return 0;
+}
+
+/* ---- migration controls -------------------------------------------------------- */
+
+int lfmap_resize(struct lfmap *m, enum lfmap_resize kind)
+{
+	if (m == NULL)
+		return -EINVAL;
+	if (kind != LFMAP_RESIZE_GROW && kind != LFMAP_RESIZE_SHRINK &&
+	    kind != LFMAP_RESIZE_COMPACT)
+		return -EINVAL;
+	lfm_read_lock(m);
+	struct lfm_table *t = lfm_root_acquire(m);
+	uint64_t n = t->nbuckets;
+	uint64_t nn = kind == LFMAP_RESIZE_GROW ? n * 2 : kind == LFMAP_RESIZE_SHRINK ? n / 2 : n;
+	int r = lfm_start_migration(m, t, (int)kind, nn);
+	lfm_read_unlock(m);
+	return r;
+}
+
+int lfmap_migrate_step(struct lfmap *m, size_t nbuckets)
+{
+	if (m == NULL)
+		return -EINVAL;
+	int r;
+	lfm_read_lock(m);
+	struct lfm_table *t = lfm_root_acquire(m);
+	if (nbuckets == 0) {
+		/* Finish: repeat until the root changes (one migration). */
+		r = 0;
+		while (r == 0 && lfm_load_acquire(&t->next) != 0 && lfm_root_acquire(m) == t)
+			r = lfm_migrate_work(m, t, t->nbuckets, false);
+	} else {
+		r = lfm_migrate_work(m, t, nbuckets, false);
+	}
+	if (r == 0)
+		r = lfm_load_acquire(&lfm_root_acquire(m)->next) != 0;
+	lfm_read_unlock(m);
+	return r;
+}
+
+/* ---- statistics ------------------------------------------------------------------ */
+
+int lfmap_stats(struct lfmap *m, struct lfmap_stats *st)
+{
+	if (m == NULL || st == NULL)
+		return -EINVAL;
+	memset(st, 0, sizeof *st);
+	lfm_read_lock(m);
+	struct lfm_table *t = lfm_root_acquire(m);
+	st->buckets = t->nbuckets;
+	for (uint64_t i = 0; i < t->nbuckets; i++) {
+		uint64_t len = 0;
+		for (struct lfm_bucket *b = &t->buckets[i]; b != NULL;
+		     b = lfm_ctrl_next(lfm_load_acquire(&b->ctrl))) {
+			len++;
+			for (int s = 0; s < LFM_SLOTS; s++) {
+				if (lfm_load_relaxed(&b->slot[s].key) == 0)
+					continue;
+				st->claimed_slots++;
+				if (!(lfm_load_relaxed(&b->slot[s].val) & LFM_V_LIVE))
+					st->tombstones++;
+			}
+		}
+		st->overflow_buckets += len - 1;
+		if (len > st->longest_chain)
+			st->longest_chain = len;
+	}
+	st->migrating = lfm_load_acquire(&t->next) != 0;
+	lfm_read_unlock(m);
+
+	st->entries = lfmap_count_approx(m);
+	st->slots = (st->buckets + st->overflow_buckets) * LFM_SLOTS;
+	st->load_factor = (double)st->entries / (double)(st->buckets * LFM_SLOTS);
+	st->migrations_started = lfm_load_relaxed(&m->migrations_started);
+	st->migrations_finished = lfm_load_relaxed(&m->migrations_finished);
+	st->grows = lfm_load_relaxed(&m->grows);
+	st->shrinks = lfm_load_relaxed(&m->shrinks);
+	st->compactions = lfm_load_relaxed(&m->compactions);
+	st->evacuated_by_writers = lfm_load_relaxed(&m->evac_writer);
+	st->evacuated_by_background = lfm_load_relaxed(&m->evac_bg);
+	st->longest_migration_ns = lfm_load_relaxed(&m->longest_ns);
+	st->last_migration_ns = lfm_load_relaxed(&m->last_ns);
+	return 0;
+}
+
+/* ---- destroy ------------------------------------------------------------------------ */
+
+static int free_node_cb(struct lfmap_node *n, void *arg)
+{
+	struct lfmap *m = arg;
+	m->node_free(n, m->cb_arg);
+	return 0;
+}
+
+static int free_str_cb(struct lfmap_node *n, void *arg)
+{
+	lfm_str_free_node(arg, n);
+	return 0;
+}
+
+int lfmap_destroy(struct lfmap *m)
+{
+	if (m == NULL)
+		return -EINVAL;
+	if (m->kind == LFM_KIND_NODE && m->node_free == NULL) {
+		size_t n = 0;
+		int r = lfmap_count_exact(m, &n);
+		if (r < 0)
+			return r;
+		if (n != 0)
+			return -EBUSY;
+	}
+	/* No concurrent users (documented): stop background work, then wait
+	 * until every callback that references the map has run. */
+	lfm_store_release(&m->destroying, 1);
+	lfm_rcu_barrier(m);
+	while (lfm_load_acquire(&m->pending_cbs) != 0)
+		lfm_rcu_barrier(m);
+
+	/* Visit every entry exactly once (the iteration rules hold
+	 * mid-migration too), then free the tables. */
+	lfm_read_lock(m);
+	if (m->kind == LFM_KIND_NODE)
+		(void)lfm_node_foreach_quiescent(m, free_node_cb, m);
+	else if (m->kind == LFM_KIND_STR)
+		(void)lfm_node_foreach_quiescent(m, free_str_cb, m);
+	lfm_read_unlock(m);
+
+	struct lfm_table *t = lfm_root_acquire(m);
+	struct lfm_table *u = lfm_next_acquire(t);
+	lfm_table_free(m, t);
+	if (u != NULL)
+		lfm_table_free(m, u);
+	struct lfmap_allocator a = m->allocator;
+	struct lfmap tmp = {.allocator = a};
+	lfm_free(&tmp, m, sizeof *m);
+	return 0;
+}
+
+/* ---- constructors ------------------------------------------------------------------ */
+
+struct lfmap *lfmap_create(const struct lfmap_config *cfg)
+{
+	if (cfg == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return lfm_map_create(cfg, LFM_KIND_NODE);
+}
+
+struct lfmap *lfmap_word_create(const struct lfmap_config *cfg)
+{
+	return lfm_map_create(cfg, LFM_KIND_WORD);
+}

@@ -1,0 +1,385 @@
+/*
+ * migrate.c - incremental migration and the evacuation barrier.
+ *
+ * A migration moves every bucket of table T (the root) into T->next (U):
+ *   evacuate(i) = freeze the chain of bucket i   (I4, I5)
+ *               + copy its live slots into U     (I6)
+ *               + set FORWARDED on its head      (I7)
+ * Work is handed out by T->work_cursor and proved done by T->verified (I9);
+ * whoever moves verified to the end swings the root to U and retires T with
+ * call_rcu. Everything here runs inside a read-side critical section of the
+ * caller (a writer, the background callback, lfmap_migrate_step), so T and U
+ * stay allocated while it runs (I8).
+ */
+#include <stdio.h>
+
+#include "internal.h"
+
+#define LFM_BG_CHUNK 1024u /* buckets per background callback */
+
+/* ---- step 1: freeze ----------------------------------------------------- */
+
+/*
+ * Freeze a whole chain (I5): each bucket's control word first (fetch-or, so
+ * the overflow pointer we follow is the one no append can change any more),
+ * then each of its value words. Both are RMWs with acq_rel: acquire so we see
+ * the contents of a bucket appended just before (published by a release CAS),
+ * release is not needed for correctness but keeps every state change of a
+ * value word in one release sequence.
+ */
+static void freeze_chain(struct lfm_bucket *b)
+{
+	while (b != NULL) {
+		uint64_t c = lfm_fetch_or_acq_rel(&b->ctrl, LFM_C_FROZEN);
+		for (int s = 0; s < LFM_SLOTS; s++) {
+			lfm_word *vp = &b->slot[s].val;
+			uint64_t v = lfm_load_acquire(vp);
+			/* I4: after this CAS no user CAS on the word can succeed. */
+			while (!(v & LFM_V_FROZEN) && !lfm_cas_acq_rel(vp, &v, v | LFM_V_FROZEN))
+				;
+		}
+		b = lfm_ctrl_next(c);
+	}
+}
+
+/* ---- step 2: copy --------------------------------------------------------- */
+
+/*
+ * Append a prefilled overflow bucket after `b` (whose control word was seen as
+ * `c`, with no successor). Returns 1 if appended, 0 if another bucket was
+ * appended first (*c updated, caller continues into it), -1 if the chain is
+ * frozen, -ENOMEM. Release on success publishes the new bucket's slot (I3).
+ */
+static int append_bucket(struct lfmap *m, struct lfm_table *t, struct lfm_bucket *b,
+			 uint64_t *c, uint64_t key, uint64_t val)
+{
+	if (*c & LFM_C_FROZEN)
+		return -1;
+	struct lfm_bucket *nb = lfm_bucket_new(m, key, val);
+	if (nb == NULL)
+		return -ENOMEM;
+	uint64_t exp = 0;
+	if (lfm_cas_acq_rel(&b->ctrl, &exp, (uint64_t)(uintptr_t)nb)) {
+		lfm_fetch_add_relaxed(&t->overflow, 1);
+		return 1;
+	}
+	lfm_bucket_free(m, nb); /* never published */
+	*c = exp;
+	return (exp & LFM_C_FROZEN) ? -1 : 0;
+}
+
+/*
+ * Copy one live entry into U (I6). The entry's slot in U is found exactly as
+ * a user insert would find it, but a copy never retries: if the value CAS
+ * fails, the entry was copied already (by another helper) and may since have
+ * been updated or removed by users in U; retrying or rewriting would undo
+ * that (lost update / resurrection).
+ *
+ * Word maps: the key owns at most one slot per table (I1), so "its slot" is
+ * the slot whose key word is the key.
+ * Node maps: several slots may share a full hash h; the copy takes the first
+ * slot with hash h whose value, FROZEN ignored, is EMPTY, the node, or the
+ * node as a tombstone. Copiers of one source bucket copy the same sequence in
+ * the same order, so they converge on one layout.
+ */
+static int copy_entry(struct lfmap *m, struct lfm_table *u, uint64_t key, uint64_t val)
+{
+	bool word = m->kind == LFM_KIND_WORD;
+	uint64_t bh = word ? lfm_word_bhash(key, u->seed) : lfm_node_bhash(key);
+	struct lfm_bucket *b = &u->buckets[bh & u->mask];
+	uint64_t node = val & ~LFM_V_STATE;
+
+	for (;;) {
+		for (int s = 0; s < LFM_SLOTS; s++) {
+			struct lfm_slot *sl = &b->slot[s];
+			uint64_t k = lfm_load_relaxed(&sl->key);
+			if (k == 0) {
+				/* Claim: relaxed, the value CAS below (release)
+				 * publishes the key with the value (I3). */
+				if (lfm_cas_relaxed(&sl->key, &k, key))
+					k = key;
+			}
+			if (k != key)
+				continue;
+			uint64_t cur = lfm_load_acquire(&sl->val);
+			if (!word && cur != 0 && (cur & ~LFM_V_STATE) != node)
+				continue; /* another node with the same hash */
+			if (cur == 0)
+				(void)lfm_cas_acq_rel(&sl->val, &cur, val);
+			return 0; /* copied now, or before (I6) */
+		}
+		uint64_t c = lfm_load_acquire(&b->ctrl);
+		struct lfm_bucket *nx = lfm_ctrl_next(c);
+		if (nx == NULL) {
+			int r = append_bucket(m, u, b, &c, key, val);
+			if (r == 1 || r == -1)
+				return 0; /* -1: U frozen, impossible by I8 */
+			if (r < 0)
+				return r;
+			nx = lfm_ctrl_next(c);
+		}
+		b = nx;
+	}
+}
+
+static int copy_chain(struct lfmap *m, struct lfm_table *u, struct lfm_bucket *b)
+{
+	while (b != NULL) {
+		for (int s = 0; s < LFM_SLOTS; s++) {
+			/* Frozen, hence immutable (I4). Acquire: the LIVE value was
+			 * stored by a release after the key claim (I3). */
+			uint64_t v = lfm_load_acquire(&b->slot[s].val);
+			if (!(v & LFM_V_LIVE))
+				continue; /* EMPTY or tombstone: nothing to move */
+			uint64_t k = lfm_load_relaxed(&b->slot[s].key);
+			int r = copy_entry(m, u, k, v & ~LFM_V_FROZEN);
+			if (r < 0)
+				return r;
+		}
+		b = lfm_ctrl_next(lfm_load_acquire(&b->ctrl));
+	}
+	return 0;
+}
+
+/* ---- steps 1-3 for one bucket ---------------------------------------------- */
+
+int lfm_evacuate(struct lfmap *m, struct lfm_table *t, uint64_t i, bool by_writer)
+{
+	struct lfm_table *u = lfm_next_acquire(t);
+	struct lfm_bucket *head = &t->buckets[i];
+
+	if (lfm_load_acquire(&head->ctrl) & LFM_C_FORWARDED)
+		return 0;
+	freeze_chain(head);
+	int r = copy_chain(m, u, head);
+	if (r < 0)
+		return r; /* frozen but not forwarded: retried by the next helper */
+	/*
+	 * Step 3 (I7): only now may users write this bucket's keys into U. The
+	 * release orders our copies, and the copies we found done (observed by
+	 * acquire CAS failures), before any reader that sees FORWARDED.
+	 */
+	uint64_t old = lfm_fetch_or_acq_rel(&head->ctrl, LFM_C_FORWARDED);
+	if (!(old & LFM_C_FORWARDED))
+		lfm_fetch_add_relaxed(by_writer ? &t->evac_writer : &t->evac_bg, 1);
+	return 0;
+}
+
+/* ---- step 4: finish ---------------------------------------------------------- */
+
+static void retire_table_cb(struct rcu_head *head)
+{
+	struct lfm_table *t = caa_container_of(head, struct lfm_table, rcu);
+	struct lfmap *m = t->map;
+	struct lfm_table *u = (struct lfm_table *)(uintptr_t)lfm_load_relaxed(&t->next);
+
+	lfm_rcu_callback_enter(m, head);
+	lfm_table_free(m, t);
+	/* I8: no reader can reach t any more, so U may migrate in turn. The
+	 * release pairs with the acquire in lfm_start_migration. */
+	lfm_store_release(&u->ready, 1);
+	if (!lfm_load_acquire(&m->destroying)) {
+		lfm_read_lock(m);
+		lfm_check_load(m); /* growth that waited for this grace period */
+		lfm_read_unlock(m);
+	}
+	__atomic_fetch_sub(&m->pending_cbs, 1, __ATOMIC_RELEASE);
+}
+
+static const char *kind_name(uint64_t kind)
+{
+	switch (kind) {
+	case LFMAP_RESIZE_GROW: return "grow";
+	case LFMAP_RESIZE_SHRINK: return "shrink";
+	default: return "compact";
+	}
+}
+
+static void finish(struct lfmap *m, struct lfm_table *t)
+{
+	struct lfm_table *u = lfm_next_acquire(t);
+	uint64_t exp = (uint64_t)(uintptr_t)t;
+
+	/* acq_rel: the release publishes "U is the root" after every bucket was
+	 * seen FORWARDED (acquire loads in the verified walk). Exactly one
+	 * thread wins and retires t. */
+	if (!lfm_cas_acq_rel(&m->root, &exp, (uint64_t)(uintptr_t)u))
+		return;
+
+	uint64_t ns = lfm_now_ns() - lfm_load_relaxed(&t->mig_start_ns);
+	uint64_t kind = lfm_load_relaxed(&t->mig_kind);
+	uint64_t ew = lfm_load_relaxed(&t->evac_writer), eb = lfm_load_relaxed(&t->evac_bg);
+	lfm_fetch_add_relaxed(&m->migrations_finished, 1);
+	lfm_fetch_add_relaxed(kind == LFMAP_RESIZE_GROW     ? &m->grows
+			      : kind == LFMAP_RESIZE_SHRINK ? &m->shrinks
+							    : &m->compactions,
+			      1);
+	lfm_fetch_add_relaxed(&m->evac_writer, ew);
+	lfm_fetch_add_relaxed(&m->evac_bg, eb);
+	lfm_store_relaxed(&m->last_ns, ns);
+	uint64_t longest = lfm_load_relaxed(&m->longest_ns);
+	while (ns > longest && !lfm_cas_relaxed(&m->longest_ns, &longest, ns))
+		;
+	lfm_trace(m, "lfmap: migration %llu %s %llu -> %llu buckets, %llu entries, %.3f ms, "
+		     "evacuated by writers %llu, background %llu",
+		  (unsigned long long)lfm_load_relaxed(&m->migrations_finished), kind_name(kind),
+		  (unsigned long long)t->nbuckets, (unsigned long long)u->nbuckets,
+		  (unsigned long long)lfmap_count_approx(m), (double)ns / 1e6,
+		  (unsigned long long)ew, (unsigned long long)eb);
+
+	lfm_fetch_add_relaxed(&m->pending_cbs, 1);
+	lfm_call_rcu(m, &t->rcu, retire_table_cb);
+}
+
+/*
+ * Bounded migration work on t: up to `budget` buckets from the work cursor,
+ * then advance the verified cursor past forwarded buckets, evacuating a
+ * stuck one itself while budget remains (I9: a helper stalled after taking a
+ * range cannot keep the migration from finishing).
+ */
+int lfm_migrate_work(struct lfmap *m, struct lfm_table *t, uint64_t budget, bool by_writer)
+{
+	if (lfm_load_acquire(&t->next) == 0)
+		return 0;
+	uint64_t n = t->nbuckets, done = 0;
+
+	while (done < budget) {
+		/* relaxed: the cursor only hands out indices; what is done is
+		 * proved by FORWARDED bits, never by the cursor. */
+		uint64_t i = lfm_fetch_add_relaxed(&t->work_cursor, 1);
+		if (i >= n)
+			break;
+		int r = lfm_evacuate(m, t, i, by_writer);
+		if (r < 0)
+			return r;
+		done++;
+	}
+	for (uint64_t checks = 0; checks < 8 * budget + 8; checks++) {
+		uint64_t v = lfm_load_acquire(&t->verified);
+		if (v >= n) {
+			finish(m, t);
+			return 0;
+		}
+		if (!(lfm_load_acquire(&t->buckets[v].ctrl) & LFM_C_FORWARDED)) {
+			if (done >= budget)
+				break;
+			int r = lfm_evacuate(m, t, v, by_writer);
+			if (r < 0)
+				return r;
+			done++;
+		}
+		/* acq_rel: whoever reads verified >= i+1 has seen bucket i
+		 * forwarded (transitively through this release). */
+		(void)lfm_cas_acq_rel(&t->verified, &v, v + 1);
+	}
+	return 0;
+}
+
+/* ---- starting a migration ---------------------------------------------------- */
+
+int lfm_start_migration(struct lfmap *m, struct lfm_table *t, int kind, uint64_t nn)
+{
+	uint64_t n = t->nbuckets;
+
+	if (nn == 0 || (nn & (nn - 1)) != 0 || nn > LFM_MAX_BUCKETS)
+		return -EINVAL;
+	if ((kind == LFMAP_RESIZE_GROW && nn <= n) || (kind == LFMAP_RESIZE_SHRINK && nn >= n) ||
+	    (kind == LFMAP_RESIZE_COMPACT && nn != n))
+		return -EINVAL;
+	/* I8: only the root, only once the table it replaced is reclaimed. */
+	if (lfm_root_acquire(m) != t || !lfm_load_acquire(&t->ready) ||
+	    lfm_load_acquire(&t->next) != 0)
+		return -EAGAIN;
+	uint64_t exp = 0;
+	if (!lfm_cas_acq_rel(&t->starting, &exp, 1))
+		return -EAGAIN;
+	struct lfm_table *u = lfm_table_new(m, nn, t->seed);
+	if (u == NULL) {
+		lfm_store_release(&t->starting, 0); /* postponed; may be retried */
+		return -ENOMEM;
+	}
+	lfm_store_relaxed(&t->mig_kind, (uint64_t)kind);
+	lfm_store_relaxed(&t->mig_start_ns, lfm_now_ns());
+	/* release: U's initialisation and the fields above happen-before any
+	 * thread that reaches U through next (lfm_next_acquire). */
+	lfm_store_release(&t->next, (uint64_t)(uintptr_t)u);
+	lfm_fetch_add_relaxed(&m->migrations_started, 1);
+	lfm_bg_kick(m);
+	return 0;
+}
+
+/*
+ * Growth policy, evaluated every 32nd update per stripe, on overflow appends
+ * and after a reclamation: grow past grow_pct of slot capacity, shrink below
+ * shrink_pct, compact (same size) when overflow buckets pile up at a moderate
+ * load (tombstones or an unlucky distribution). Caller holds the read lock.
+ */
+void lfm_check_load(struct lfmap *m)
+{
+	struct lfm_table *t = lfm_root_acquire(m);
+	if (lfm_load_relaxed(&t->next) != 0 || !lfm_load_acquire(&t->ready))
+		return;
+	uint64_t live = lfmap_count_approx(m);
+	uint64_t n = t->nbuckets;
+	uint64_t cap = n * LFM_SLOTS;
+	uint64_t ovf = lfm_load_relaxed(&t->overflow);
+	bool may_grow = !(m->flags & LFMAP_F_NO_AUTO_GROW);
+
+	if (may_grow && live * 100 > cap * m->grow_pct) {
+		/*
+		 * Grow by as many doublings as it takes to bring the load to
+		 * two thirds of the threshold. Migrations are one per grace period
+		 * (I8), so a map filling fast would otherwise outrun x2 steps.
+		 */
+		uint64_t nn = n * 2;
+		while (nn < LFM_MAX_BUCKETS && live * 150 > nn * LFM_SLOTS * m->grow_pct)
+			nn *= 2;
+		(void)lfm_start_migration(m, t, LFMAP_RESIZE_GROW, nn);
+	} else if (!(m->flags & LFMAP_F_NO_AUTO_SHRINK) && n > 1 &&
+		   live * 100 < cap * m->shrink_pct) {
+		(void)lfm_start_migration(m, t, LFMAP_RESIZE_SHRINK, n / 2);
+	} else if (ovf * 4 > n + 4) {
+		/* Overflow buckets pile up: tombstones (compact) or a load
+		 * close to the threshold (grow). */
+		bool grow = may_grow && live * 100 * 3 > cap * m->grow_pct * 2;
+		(void)lfm_start_migration(m, t, grow ? LFMAP_RESIZE_GROW : LFMAP_RESIZE_COMPACT,
+					  grow ? n * 2 : n);
+	}
+}
+
+/* ---- background completion -------------------------------------------------- */
+
+/*
+ * lfmap starts no thread. A migration that no writer drives is finished in
+ * chunks by a callback on the flavor's call_rcu worker, which re-queues
+ * itself (one grace period per chunk) until no migration runs.
+ */
+static void bg_step_cb(struct rcu_head *head)
+{
+	struct lfmap *m = caa_container_of(head, struct lfmap, bg_head);
+	bool again = false;
+
+	lfm_rcu_callback_enter(m, head);
+	if (!lfm_load_acquire(&m->destroying)) {
+		lfm_read_lock(m);
+		struct lfm_table *t = lfm_root_acquire(m);
+		(void)lfm_migrate_work(m, t, LFM_BG_CHUNK, false);
+		again = lfm_load_acquire(&lfm_root_acquire(m)->next) != 0;
+		lfm_read_unlock(m);
+	}
+	lfm_store_release(&m->bg_queued, 0);
+	if (again)
+		lfm_bg_kick(m);
+	__atomic_fetch_sub(&m->pending_cbs, 1, __ATOMIC_RELEASE);
+}
+
+void lfm_bg_kick(struct lfmap *m)
+{
+	if ((m->flags & LFMAP_F_NO_BACKGROUND) || lfm_load_acquire(&m->destroying))
+		return;
+	uint64_t exp = 0;
+	if (lfm_cas_acq_rel(&m->bg_queued, &exp, 1)) {
+		lfm_fetch_add_relaxed(&m->pending_cbs, 1);
+		lfm_call_rcu(m, &m->bg_head, bg_step_cb);
+	}
+}

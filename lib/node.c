@@ -1,0 +1,386 @@
+/*
+ * node.c - the intrusive map. A slot's key word holds the full hash h of the
+ * key (0 remapped to 1), its value word the node pointer | LIVE. Several
+ * slots may share one h (hash collisions); at most one of them holds a LIVE
+ * node of a given key (I2), and a tombstone (node pointer without LIVE) is
+ * never revived, so a lagging copier can recognise its node (I6).
+ *
+ * Insert rule (I2): a key goes into the first slot with hash h whose value
+ * is EMPTY, claiming unclaimed slots (0 -> h) on the way. If a key is LIVE at
+ * slot j, every earlier h-slot is non-EMPTY forever (values never return to
+ * EMPTY), so all inserters of one key meet at the same EMPTY slot and exactly
+ * one value CAS wins.
+ */
+#include "internal.h"
+
+struct node_req {
+	enum lfm_node_op op;
+	const void *key;
+	struct lfmap_node *node;     /* node to install, or to remove (N_REMOVE_NODE) */
+	struct lfmap_node *expected; /* N_CMPREPLACE */
+	lfmap_compute_fn fn;
+	void *arg;
+	int ret;
+	struct lfmap_node *out; /* node current when the op took effect */
+};
+
+static inline uint64_t node_hash(const struct lfmap *m, const struct lfm_table *t,
+				 const void *key)
+{
+	uint64_t h = m->hash(key, t->seed, m->cb_arg);
+	return h != 0 ? h : 1; /* 0 means "unclaimed" in a key word */
+}
+
+static inline struct lfmap_node *val_node(uint64_t v)
+{
+	return (struct lfmap_node *)(uintptr_t)(v & ~LFM_V_STATE);
+}
+
+static inline uint64_t live_val(struct lfmap_node *n)
+{
+	return (uint64_t)(uintptr_t)n | LFM_V_LIVE;
+}
+
+static inline void set_node_hash(struct lfmap_node *n, uint64_t h)
+{
+	/* relaxed: published with the node by the release CAS that maps it. */
+	__atomic_store_n(&n->hash, h, __ATOMIC_RELAXED);
+}
+
+/*
+ * Outcome for the key's current node cur (NULL: absent). Returns true if the
+ * slot must change to *nv, false if the op completes without writing.
+ */
+static bool node_decide(struct node_req *r, struct lfmap_node *cur, uint64_t h, uint64_t *nv)
+{
+	r->out = cur;
+	switch (r->op) {
+	case N_INSERT:
+		if (cur != NULL) {
+			r->ret = -EEXIST;
+			return false;
+		}
+		r->ret = 0;
+		break;
+	case N_UPSERT:
+		r->ret = cur != NULL ? 1 : 0;
+		break;
+	case N_REPLACE:
+		if (cur == NULL) {
+			r->ret = -ENOENT;
+			return false;
+		}
+		r->ret = 0;
+		break;
+	case N_CMPREPLACE:
+		if (cur != r->expected) {
+			r->ret = cur == NULL ? -ENOENT : -ECANCELED;
+			return false;
+		}
+		r->ret = 0;
+		break;
+	case N_REMOVE:
+	case N_REMOVE_NODE:
+		if (cur == NULL || (r->op == N_REMOVE_NODE && cur != r->node)) {
+			r->ret = -ENOENT;
+			return false;
+		}
+		r->ret = 0;
+		*nv = (uint64_t)(uintptr_t)cur; /* tombstone keeps the pointer (I6) */
+		return true;
+	case N_COMPUTE: {
+		struct lfmap_node *nn = NULL;
+		int verdict = r->fn(cur, &nn, r->arg);
+		r->ret = verdict;
+		if (verdict == LFMAP_COMPUTE_SET) {
+			if (nn == NULL || ((uintptr_t)nn & LFM_V_STATE)) {
+				r->ret = -EINVAL;
+				return false;
+			}
+			set_node_hash(nn, h);
+			*nv = live_val(nn);
+			return true;
+		}
+		if (verdict == LFMAP_COMPUTE_REMOVE) {
+			*nv = (uint64_t)(uintptr_t)cur;
+			return cur != NULL;
+		}
+		if (verdict != LFMAP_COMPUTE_KEEP && verdict >= 0)
+			r->ret = -EINVAL; /* negative verdicts are errors, passed on */
+		return false;
+	}
+	}
+	set_node_hash(r->node, h);
+	*nv = live_val(r->node);
+	return true;
+}
+
+/* Is the LIVE node n the one mapped for the request's key? */
+static inline bool is_key(const struct lfmap *m, const struct node_req *r, struct lfmap_node *n)
+{
+	return n == r->node || n == r->expected || m->match(n, r->key, m->cb_arg);
+}
+
+static void account(struct lfmap *m, uint64_t before, uint64_t after)
+{
+	bool was = (before & LFM_V_LIVE) != 0, is = (after & LFM_V_LIVE) != 0;
+	if (was != is)
+		lfm_count_update(m, is ? 1 : -1);
+}
+
+static int node_rmw(struct lfmap *m, struct node_req *r)
+{
+	struct lfm_table *t = lfm_root_acquire(m);
+	int err = lfm_writer_help(m, t);
+	if (err < 0)
+		return err;
+
+	for (;;) {
+		uint64_t h = node_hash(m, t, r->key);
+		uint64_t i = lfm_node_bhash(h) & t->mask;
+		struct lfm_bucket *head = &t->buckets[i];
+		uint64_t nv;
+
+		/* acquire: I7, a FORWARDED head means the copies are in next. */
+		if (lfm_load_acquire(&head->ctrl) & LFM_C_FORWARDED) {
+			t = lfm_next_acquire(t);
+			continue;
+		}
+	restart:;
+		struct lfm_bucket *b = head;
+		for (;;) {
+			for (int s = 0; s < LFM_SLOTS; s++) {
+				struct lfm_slot *sl = &b->slot[s];
+				uint64_t k = lfm_load_relaxed(&sl->key);
+				if (k == 0) {
+					/* I1: no h-slot further on. Claim only to insert. */
+					if (!node_decide(r, NULL, h, &nv))
+						return r->ret;
+					if (!lfm_cas_relaxed(&sl->key, &k, h) && k != h)
+						continue;
+					k = h;
+				}
+				if (k != h)
+					continue;
+				uint64_t v = lfm_load_acquire(&sl->val);
+				struct lfmap_node *cur;
+				if (v & LFM_V_LIVE) {
+					cur = val_node(v);
+					if (!is_key(m, r, cur))
+						continue;
+				} else if ((v & ~LFM_V_FROZEN) == 0) {
+					cur = NULL; /* EMPTY: I2, the key is absent */
+				} else {
+					continue; /* tombstone: never revived */
+				}
+				if (!node_decide(r, cur, h, &nv))
+					return r->ret; /* valid if frozen: head seen unforwarded */
+				if (v & LFM_V_FROZEN)
+					goto frozen;
+				/* acq_rel: release publishes the node (and its hash);
+				 * failure re-reads with acquire. */
+				if (lfm_cas_acq_rel(&sl->val, &v, nv)) {
+					account(m, v, nv);
+					return r->ret;
+				}
+				if (v & LFM_V_FROZEN)
+					goto frozen;
+				goto restart; /* the slot changed under us: rescan */
+			}
+			uint64_t c = lfm_load_acquire(&b->ctrl);
+			struct lfm_bucket *nx = lfm_ctrl_next(c);
+			if (nx != NULL) {
+				b = nx;
+				continue;
+			}
+			if (!node_decide(r, NULL, h, &nv))
+				return r->ret;
+			if (c & LFM_C_FROZEN)
+				goto frozen;
+			struct lfm_bucket *nb = lfm_bucket_new(m, h, nv);
+			if (nb == NULL)
+				return -ENOMEM;
+			uint64_t exp = 0;
+			/* acq_rel: release publishes the prefilled slot (I3). */
+			if (lfm_cas_acq_rel(&b->ctrl, &exp, (uint64_t)(uintptr_t)nb)) {
+				lfm_fetch_add_relaxed(&t->overflow, 1);
+				account(m, 0, nv);
+				lfm_check_load(m);
+				return r->ret;
+			}
+			lfm_bucket_free(m, nb); /* never published */
+			if (exp & LFM_C_FROZEN)
+				goto frozen;
+			b = lfm_ctrl_next(exp);
+		}
+	frozen:
+		err = lfm_evacuate(m, t, i, true);
+		if (err < 0)
+			return err;
+		t = lfm_next_acquire(t);
+	}
+}
+
+/* ---- lookup: wait-free, no RMW, no fence ----------------------------------- */
+
+struct lfmap_node *lfm_node_lookup(struct lfmap *m, const void *key)
+{
+	struct lfm_table *t = lfm_root_acquire(m);
+	uint64_t h = node_hash(m, t, key);
+	struct lfm_bucket *b = &t->buckets[lfm_node_bhash(h) & t->mask];
+
+	/* I7: seen not FORWARDED before the scan, or go to next (I8: once). */
+	if (LFM_UNLIKELY(lfm_load_acquire(&b->ctrl) & LFM_C_FORWARDED)) {
+		struct lfm_table *u = lfm_next_acquire(t);
+		if (u->seed != t->seed)
+			h = node_hash(m, u, key);
+		b = &u->buckets[lfm_node_bhash(h) & u->mask];
+	}
+	do {
+		for (int s = 0; s < LFM_SLOTS; s++) {
+			/* relaxed key: immutable once set (I1). */
+			uint64_t k = lfm_load_relaxed(&b->slot[s].key);
+			if (k == h) {
+				/* acquire: the node's contents were written before
+				 * the release CAS that mapped it. */
+				uint64_t v = lfm_load_acquire(&b->slot[s].val);
+				if ((v & LFM_V_LIVE) && m->match(val_node(v), key, m->cb_arg))
+					return val_node(v);
+			} else if (k == 0) {
+				return NULL; /* I1 */
+			}
+		}
+		b = lfm_ctrl_next(lfm_load_acquire(&b->ctrl));
+	} while (b != NULL);
+	return NULL;
+}
+
+struct lfmap_node *lfmap_lookup_rcu(struct lfmap *m, const void *key)
+{
+	if (lfm_bad_map(m, LFM_KIND_NODE) || key == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return lfm_node_lookup(m, key);
+}
+
+/* ---- updates ------------------------------------------------------------------ */
+
+static bool bad_node(const struct lfmap_node *n)
+{
+	return n == NULL || ((uintptr_t)n & LFM_V_STATE) != 0;
+}
+
+int lfmap_insert_rcu(struct lfmap *m, struct lfmap_node *node, struct lfmap_node **existing)
+{
+	if (lfm_bad_map(m, LFM_KIND_NODE) || bad_node(node))
+		return -EINVAL;
+	struct node_req r = {.op = N_INSERT, .key = m->key_of(node, m->cb_arg), .node = node};
+	int ret = node_rmw(m, &r);
+	if (ret == -EEXIST && existing != NULL)
+		*existing = r.out;
+	return ret;
+}
+
+int lfmap_upsert_rcu(struct lfmap *m, struct lfmap_node *node, struct lfmap_node **old)
+{
+	if (lfm_bad_map(m, LFM_KIND_NODE) || bad_node(node))
+		return -EINVAL;
+	struct node_req r = {.op = N_UPSERT, .key = m->key_of(node, m->cb_arg), .node = node};
+	int ret = node_rmw(m, &r);
+	if (ret >= 0 && old != NULL)
+		*old = r.out;
+	return ret;
+}
+
+int lfmap_replace_rcu(struct lfmap *m, struct lfmap_node *node, struct lfmap_node **old)
+{
+	if (lfm_bad_map(m, LFM_KIND_NODE) || bad_node(node))
+		return -EINVAL;
+	struct node_req r = {.op = N_REPLACE, .key = m->key_of(node, m->cb_arg), .node = node};
+	int ret = node_rmw(m, &r);
+	if (ret == 0 && old != NULL)
+		*old = r.out;
+	return ret;
+}
+
+int lfmap_cmp_replace_rcu(struct lfmap *m, struct lfmap_node *expected, struct lfmap_node *node)
+{
+	if (lfm_bad_map(m, LFM_KIND_NODE) || bad_node(node) || bad_node(expected))
+		return -EINVAL;
+	const void *key = m->key_of(expected, m->cb_arg);
+	if (!m->match(node, key, m->cb_arg))
+		return -EINVAL;
+	struct node_req r = {.op = N_CMPREPLACE, .key = key, .node = node, .expected = expected};
+	return node_rmw(m, &r);
+}
+
+int lfmap_remove_rcu(struct lfmap *m, const void *key, struct lfmap_node **removed)
+{
+	if (lfm_bad_map(m, LFM_KIND_NODE) || key == NULL)
+		return -EINVAL;
+	struct node_req r = {.op = N_REMOVE, .key = key};
+	int ret = node_rmw(m, &r);
+	if (ret == 0 && removed != NULL)
+		*removed = r.out;
+	return ret;
+}
+
+int lfmap_remove_node_rcu(struct lfmap *m, struct lfmap_node *node)
+{
+	if (lfm_bad_map(m, LFM_KIND_NODE) || bad_node(node))
+		return -EINVAL;
+	struct node_req r = {.op = N_REMOVE_NODE, .key = m->key_of(node, m->cb_arg), .node = node};
+	return node_rmw(m, &r);
+}
+
+/* Shared by the node map and the string map (which passes its own fn). */
+static int compute(struct lfmap *m, const void *key, lfmap_compute_fn fn, void *arg,
+		   struct lfmap_node **old)
+{
+	struct node_req r = {.op = N_COMPUTE, .key = key, .fn = fn, .arg = arg};
+	int ret = node_rmw(m, &r);
+	if (ret >= 0 && old != NULL)
+		*old = r.out;
+	return ret;
+}
+
+int lfmap_compute_rcu(struct lfmap *m, const void *key, lfmap_compute_fn fn, void *arg,
+		      struct lfmap_node **old)
+{
+	if (lfm_bad_map(m, LFM_KIND_NODE) || key == NULL || fn == NULL)
+		return -EINVAL;
+	return compute(m, key, fn, arg, old);
+}
+
+int lfm_node_compute(struct lfmap *m, const void *key, lfmap_compute_fn fn, void *arg,
+		     struct lfmap_node **old)
+{
+	return compute(m, key, fn, arg, old);
+}
+
+int lfm_node_put(struct lfmap *m, struct lfmap_node *node, enum lfm_node_op op,
+		 struct lfmap_node **cur)
+{
+	struct node_req r = {.op = op, .key = m->key_of(node, m->cb_arg), .node = node};
+	int ret = node_rmw(m, &r);
+	if (cur != NULL)
+		*cur = ret >= 0 || ret == -EEXIST ? r.out : NULL;
+	return ret;
+}
+
+int lfm_node_remove(struct lfmap *m, const void *key, struct lfmap_node **removed)
+{
+	struct node_req r = {.op = N_REMOVE, .key = key};
+	int ret = node_rmw(m, &r);
+	if (removed != NULL)
+		*removed = ret == 0 ? r.out : NULL;
+	return ret;
+}
+
+int lfmap_foreach_rcu(struct lfmap *m, lfmap_node_visit_fn fn, void *arg)
+{
+	if (lfm_bad_map(m, LFM_KIND_NODE) || fn == NULL)
+		return -EINVAL;
+	return lfm_node_foreach(m, fn, arg);
+}

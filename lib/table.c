@@ -1,0 +1,120 @@
+/*
+ * table.c - memory for tables and overflow buckets.
+ *
+ * A table is a header plus a power-of-two array of 64-byte buckets. Large
+ * arrays from the built-in allocator come from mmap (already zero, faulted in
+ * lazily, so starting a migration costs no O(n) memset) with transparent huge
+ * pages requested to cut TLB misses; everything else is aligned_alloc +
+ * memset, or the user's allocator + memset.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define LFM_MMAP_MIN ((size_t)1 << 21) /* 2 MiB: one huge page */
+
+static bool use_mmap(const struct lfmap *m, size_t size)
+{
+	return m->allocator.alloc == NULL && size >= LFM_MMAP_MIN;
+}
+
+void *lfm_alloc(struct lfmap *m, size_t size, size_t align)
+{
+	void *p;
+
+	if (m->allocator.alloc != NULL) {
+		p = m->allocator.alloc(m->allocator.ctx, size, align);
+		if (p != NULL)
+			memset(p, 0, size);
+		return p;
+	}
+	if (use_mmap(m, size)) {
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+#ifdef MADV_HUGEPAGE
+		(void)madvise(p, size, MADV_HUGEPAGE); /* best effort */
+#endif
+		return p;
+	}
+	size_t rounded = (size + align - 1) & ~(align - 1);
+	p = aligned_alloc(align, rounded);
+	if (p != NULL)
+		memset(p, 0, size);
+	return p;
+}
+
+void lfm_free(struct lfmap *m, void *p, size_t size)
+{
+	if (p == NULL)
+		return;
+	if (m->allocator.alloc != NULL)
+		m->allocator.free(m->allocator.ctx, p, size);
+	else if (use_mmap(m, size))
+		munmap(p, size);
+	else
+		free(p);
+}
+
+struct lfm_table *lfm_table_new(struct lfmap *m, uint64_t nbuckets, uint64_t seed)
+{
+	struct lfm_table *t = lfm_alloc(m, sizeof *t, LFM_CACHELINE);
+	if (t == NULL)
+		return NULL;
+	t->bytes = (size_t)nbuckets * sizeof(struct lfm_bucket);
+	t->buckets = lfm_alloc(m, t->bytes, LFM_CACHELINE);
+	if (t->buckets == NULL) {
+		lfm_free(m, t, sizeof *t);
+		return NULL;
+	}
+	t->nbuckets = nbuckets;
+	t->mask = nbuckets - 1;
+	t->seed = seed;
+	t->map = m;
+	/* The table is private until published with a release store/CAS
+	 * (root at creation, next at migration start): plain init is fine. */
+	return t;
+}
+
+/* Free a table no thread can reach any more (retired after a grace period,
+ * or at destroy): its chains are immutable, so plain walking is safe. */
+void lfm_table_free(struct lfmap *m, struct lfm_table *t)
+{
+	for (uint64_t i = 0; i < t->nbuckets; i++) {
+		struct lfm_bucket *b = lfm_ctrl_next(lfm_load_acquire(&t->buckets[i].ctrl));
+		while (b != NULL) {
+			struct lfm_bucket *nx = lfm_ctrl_next(lfm_load_acquire(&b->ctrl));
+			lfm_bucket_free(m, b);
+			b = nx;
+		}
+	}
+	lfm_free(m, t->buckets, t->bytes);
+	lfm_free(m, t, sizeof *t);
+}
+
+/* A new overflow bucket whose first slot already holds (key, val): appending
+ * it with one CAS both extends the chain and publishes the entry. */
+struct lfm_bucket *lfm_bucket_new(struct lfmap *m, uint64_t key, uint64_t val)
+{
+	struct lfm_bucket *b = lfm_alloc(m, sizeof *b, LFM_CACHELINE);
+	if (b != NULL) {
+		b->slot[0].key = key; /* private until the release CAS appends it */
+		b->slot[0].val = val;
+	}
+	return b;
+}
+
+void lfm_bucket_free(struct lfmap *m, struct lfm_bucket *b)
+{
+	lfm_free(m, b, sizeof *b);
+}
+
+uint64_t lfm_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

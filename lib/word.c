@@ -1,0 +1,432 @@
+/*
+ * word.c - the word-key map: 64-bit keys inline in the slot key word, values
+ * encoded as (v << 2) | LIVE in the slot value word.
+ *
+ * Every update is one routine, word_rmw(): find (or claim) the key's slot in
+ * the authoritative table, then a CAS loop on its value word driven by
+ * word_decide(). A CAS can only fail because the value changed or was frozen
+ * (I4): the former re-decides, the latter helps evacuate the bucket and
+ * retries in the next table (at most one hop, I8).
+ */
+#include "internal.h"
+
+enum word_op { W_INSERT, W_PUT, W_REPLACE, W_CAS, W_ADD, W_REMOVE, W_COMPUTE };
+
+struct word_req {
+	enum word_op op;
+	uint64_t key;
+	uint64_t val;      /* new value (insert/put/replace/cas desired) */
+	uint64_t expected; /* cas */
+	int64_t delta;     /* fetch-add */
+	lfmap_word_compute_fn fn;
+	void *arg;
+	/* results */
+	int ret;
+	bool has_out;
+	uint64_t out;
+};
+
+static inline uint64_t enc(uint64_t v)
+{
+	return (v << 2) | LFM_V_LIVE;
+}
+static inline uint64_t dec(uint64_t w)
+{
+	return w >> 2;
+}
+
+/*
+ * Decide the outcome given the current value word `cur` (FROZEN bit
+ * ignored). Returns true if the value word must become *nv; false if the
+ * operation completes without writing (r->ret set).
+ */
+static bool word_decide(struct word_req *r, uint64_t cur, uint64_t *nv)
+{
+	bool live = (cur & LFM_V_LIVE) != 0;
+	uint64_t v = dec(cur);
+
+	r->has_out = live;
+	r->out = v;
+	switch (r->op) {
+	case W_INSERT:
+		if (live) {
+			r->ret = -EEXIST;
+			return false;
+		}
+		*nv = enc(r->val);
+		r->ret = 0;
+		return true;
+	case W_PUT:
+		*nv = enc(r->val);
+		r->ret = live ? 1 : 0;
+		return true;
+	case W_REPLACE:
+		if (!live) {
+			r->ret = -ENOENT;
+			return false;
+		}
+		*nv = enc(r->val);
+		r->ret = 0;
+		return true;
+	case W_CAS:
+		if (!live) {
+			r->ret = -ENOENT;
+			return false;
+		}
+		if (v != r->expected) {
+			r->ret = -ECANCELED;
+			return false;
+		}
+		*nv = enc(r->val);
+		r->ret = 0;
+		return true;
+	case W_ADD:
+		*nv = enc(((live ? v : 0) + (uint64_t)r->delta) & LFMAP_WORD_VALUE_MAX);
+		r->out = live ? v : 0;
+		r->has_out = true;
+		r->ret = 0;
+		return true;
+	case W_REMOVE:
+		if (!live) {
+			r->ret = -ENOENT;
+			return false;
+		}
+		*nv = LFM_WORD_TOMB;
+		r->ret = 0;
+		return true;
+	case W_COMPUTE: {
+		uint64_t newv = 0;
+		int verdict = r->fn(r->key, live ? &v : NULL, &newv, r->arg);
+		r->ret = verdict;
+		if (verdict == LFMAP_COMPUTE_SET) {
+			if (newv > LFMAP_WORD_VALUE_MAX) {
+				r->ret = -ERANGE;
+				return false;
+			}
+			*nv = enc(newv);
+			return true;
+		}
+		if (verdict == LFMAP_COMPUTE_REMOVE) {
+			*nv = LFM_WORD_TOMB;
+			return live; /* removing an absent key writes nothing */
+		}
+		if (verdict != LFMAP_COMPUTE_KEEP)
+			r->ret = -EINVAL;
+		return false;
+	}
+	}
+	r->ret = -EINVAL;
+	return false;
+}
+
+static void account(struct lfmap *m, uint64_t before, uint64_t after)
+{
+	bool was = (before & LFM_V_LIVE) != 0, is = (after & LFM_V_LIVE) != 0;
+	if (was != is)
+		lfm_count_update(m, is ? 1 : -1);
+}
+
+/*
+ * CAS loop on one value word. Returns 1 when done (r->ret holds the result),
+ * 0 when the word is frozen and the caller must help and move on (I4).
+ */
+static int value_cas_loop(struct lfmap *m, struct word_req *r, lfm_word *vp)
+{
+	/* acquire: a value published by a release CAS, with what the writer
+	 * stored before (user data behind pointer values). */
+	uint64_t cur = lfm_load_acquire(vp);
+	for (;;) {
+		uint64_t nv;
+		bool write = word_decide(r, cur & ~LFM_V_FROZEN, &nv);
+		if (!write)
+			return 1; /* valid even if frozen: see lfmap_word_get_rcu */
+		if (cur & LFM_V_FROZEN)
+			return 0;
+		/* acq_rel: release publishes the new value; on failure cur is
+		 * re-read with acquire and we decide again. */
+		if (lfm_cas_acq_rel(vp, &cur, nv)) {
+			account(m, cur, nv);
+			return 1;
+		}
+	}
+}
+
+/* Key 0 lives in the map's side slot, which no migration touches. */
+static int zero_key_rmw(struct lfmap *m, struct word_req *r)
+{
+	(void)value_cas_loop(m, r, &m->zero_val);
+	return r->ret;
+}
+
+static int word_rmw(struct lfmap *m, struct word_req *r)
+{
+	if (r->key == 0)
+		return zero_key_rmw(m, r);
+
+	struct lfm_table *t = lfm_root_acquire(m);
+	int err = lfm_writer_help(m, t);
+	if (err < 0)
+		return err;
+
+	for (;;) {
+		uint64_t i = lfm_word_bhash(r->key, t->seed) & t->mask;
+		struct lfm_bucket *b = &t->buckets[i];
+		/* acquire: I7, a FORWARDED head means the copies are in next. */
+		uint64_t c = lfm_load_acquire(&b->ctrl);
+		if (c & LFM_C_FORWARDED) {
+			t = lfm_next_acquire(t);
+			continue;
+		}
+		for (;;) {
+			for (int s = 0; s < LFM_SLOTS; s++) {
+				struct lfm_slot *sl = &b->slot[s];
+				uint64_t k = lfm_load_relaxed(&sl->key);
+				if (k == 0) {
+					/* I1: the key is in no later slot. Claim
+					 * only if the op would insert. */
+					uint64_t nv;
+					if (!word_decide(r, 0, &nv))
+						return r->ret;
+					if (!lfm_cas_relaxed(&sl->key, &k, r->key) && k != r->key)
+						continue;
+					k = r->key;
+				}
+				if (k != r->key)
+					continue;
+				if (value_cas_loop(m, r, &sl->val))
+					return r->ret;
+				goto frozen;
+			}
+			c = lfm_load_acquire(&b->ctrl);
+			struct lfm_bucket *nx = lfm_ctrl_next(c);
+			if (nx != NULL) {
+				b = nx;
+				continue;
+			}
+			/* End of chain: the key is absent. */
+			uint64_t nv;
+			if (!word_decide(r, 0, &nv))
+				return r->ret;
+			if (c & LFM_C_FROZEN)
+				goto frozen;
+			struct lfm_bucket *nb = lfm_bucket_new(m, r->key, nv);
+			if (nb == NULL)
+				return -ENOMEM;
+			uint64_t exp = 0;
+			/* acq_rel: release publishes the prefilled slot (I3). */
+			if (lfm_cas_acq_rel(&b->ctrl, &exp, (uint64_t)(uintptr_t)nb)) {
+				lfm_fetch_add_relaxed(&t->overflow, 1);
+				account(m, 0, nv);
+				lfm_check_load(m);
+				return r->ret;
+			}
+			lfm_bucket_free(m, nb); /* never published */
+			if (exp & LFM_C_FROZEN)
+				goto frozen;
+			b = lfm_ctrl_next(exp);
+		}
+	frozen:
+		/* The bucket is being evacuated: finish it, then the key's
+		 * authoritative copy is in next (I7, I8: one hop only). */
+		err = lfm_evacuate(m, t, i, true);
+		if (err < 0)
+			return err;
+		t = lfm_next_acquire(t);
+	}
+}
+
+/* ---- lookups: wait-free, no RMW, no fence ----------------------------------- */
+
+int lfmap_word_get_rcu(struct lfmap *m, uint64_t key, uint64_t *val)
+{
+	if (lfm_bad_map(m, LFM_KIND_WORD))
+		return -EINVAL;
+	uint64_t v;
+	if (LFM_UNLIKELY(key == 0)) {
+		v = lfm_load_acquire(&m->zero_val);
+		goto out;
+	}
+	struct lfm_table *t = lfm_root_acquire(m);
+	struct lfm_bucket *b = &t->buckets[lfm_word_bhash(key, t->seed) & t->mask];
+	/*
+	 * Before returning a frozen value or "absent", a reader must have seen
+	 * the head not FORWARDED (I7): this one load before the scan. If it is
+	 * FORWARDED, next holds the bucket's keys and is itself not migrating
+	 * while we are in this read-side section (I8).
+	 */
+	if (LFM_UNLIKELY(lfm_load_acquire(&b->ctrl) & LFM_C_FORWARDED)) {
+		t = lfm_next_acquire(t);
+		b = &t->buckets[lfm_word_bhash(key, t->seed) & t->mask];
+	}
+	do {
+		for (int s = 0; s < LFM_SLOTS; s++) {
+			/* relaxed: a key word never changes once set (I1); the
+			 * value load below carries the ordering. */
+			uint64_t k = lfm_load_relaxed(&b->slot[s].key);
+			if (k == key) {
+				v = lfm_load_acquire(&b->slot[s].val);
+				goto out;
+			}
+			if (k == 0)
+				return -ENOENT; /* I1: claimed slots form a prefix */
+		}
+		/* acquire: pairs with the release CAS that appended the next
+		 * bucket, whose contents we read next. */
+		b = lfm_ctrl_next(lfm_load_acquire(&b->ctrl));
+	} while (b != NULL);
+	return -ENOENT;
+out:
+	if (!(v & LFM_V_LIVE))
+		return -ENOENT;
+	if (val != NULL)
+		*val = dec(v);
+	return 0;
+}
+
+/* ---- updates ------------------------------------------------------------------ */
+
+/* Run a request; the caller holds the read lock. *out gets the value that
+ * was current when the operation took effect, if there was one. */
+static int run_rcu(struct lfmap *m, struct word_req *r, uint64_t *out)
+{
+	int ret = word_rmw(m, r);
+	if (out != NULL && r->has_out && ret != -ENOMEM && ret != -EINVAL && ret != -ERANGE)
+		*out = r->out;
+	return ret;
+}
+
+#define CHECK_ARGS(v)                                \
+	do {                                         \
+		if (lfm_bad_map(m, LFM_KIND_WORD))   \
+			return -EINVAL;              \
+		if ((v) > LFMAP_WORD_VALUE_MAX)      \
+			return -ERANGE;              \
+	} while (0)
+
+int lfmap_word_insert_rcu(struct lfmap *m, uint64_t key, uint64_t val, uint64_t *cur)
+{
+	CHECK_ARGS(val);
+	struct word_req r = {.op = W_INSERT, .key = key, .val = val};
+	return run_rcu(m, &r, cur);
+}
+
+int lfmap_word_put_rcu(struct lfmap *m, uint64_t key, uint64_t val, uint64_t *old)
+{
+	CHECK_ARGS(val);
+	struct word_req r = {.op = W_PUT, .key = key, .val = val};
+	return run_rcu(m, &r, old);
+}
+
+int lfmap_word_replace_rcu(struct lfmap *m, uint64_t key, uint64_t val, uint64_t *old)
+{
+	CHECK_ARGS(val);
+	struct word_req r = {.op = W_REPLACE, .key = key, .val = val};
+	return run_rcu(m, &r, old);
+}
+
+int lfmap_word_cas_rcu(struct lfmap *m, uint64_t key, uint64_t *expected, uint64_t desired)
+{
+	CHECK_ARGS(desired);
+	if (expected == NULL)
+		return -EINVAL;
+	struct word_req r = {.op = W_CAS, .key = key, .val = desired, .expected = *expected};
+	uint64_t cur = 0;
+	int ret = run_rcu(m, &r, &cur);
+	if (ret == -ECANCELED)
+		*expected = cur;
+	return ret;
+}
+
+int lfmap_word_fetch_add_rcu(struct lfmap *m, uint64_t key, int64_t delta, uint64_t *old)
+{
+	CHECK_ARGS(0);
+	struct word_req r = {.op = W_ADD, .key = key, .delta = delta};
+	return run_rcu(m, &r, old);
+}
+
+int lfmap_word_remove_rcu(struct lfmap *m, uint64_t key, uint64_t *old)
+{
+	CHECK_ARGS(0);
+	struct word_req r = {.op = W_REMOVE, .key = key};
+	return run_rcu(m, &r, old);
+}
+
+int lfmap_word_compute_rcu(struct lfmap *m, uint64_t key, lfmap_word_compute_fn fn, void *arg,
+			   uint64_t *old)
+{
+	CHECK_ARGS(0);
+	if (fn == NULL)
+		return -EINVAL;
+	struct word_req r = {.op = W_COMPUTE, .key = key, .fn = fn, .arg = arg};
+	return run_rcu(m, &r, old);
+}
+
+/* Entry points that take the read lock themselves. */
+
+int lfmap_word_get(struct lfmap *m, uint64_t key, uint64_t *val)
+{
+	if (lfm_bad_map(m, LFM_KIND_WORD))
+		return -EINVAL;
+	lfm_read_lock(m);
+	int ret = lfmap_word_get_rcu(m, key, val);
+	lfm_read_unlock(m);
+	return ret;
+}
+
+#define LOCKED(call)                                    \
+	do {                                            \
+		if (lfm_bad_map(m, LFM_KIND_WORD))      \
+			return -EINVAL;                 \
+		lfm_read_lock(m);                       \
+		int ret_ = (call);                      \
+		lfm_read_unlock(m);                     \
+		return ret_;                            \
+	} while (0)
+
+int lfmap_word_insert(struct lfmap *m, uint64_t key, uint64_t val, uint64_t *cur)
+{
+	LOCKED(lfmap_word_insert_rcu(m, key, val, cur));
+}
+
+int lfmap_word_put(struct lfmap *m, uint64_t key, uint64_t val, uint64_t *old)
+{
+	LOCKED(lfmap_word_put_rcu(m, key, val, old));
+}
+
+int lfmap_word_replace(struct lfmap *m, uint64_t key, uint64_t val, uint64_t *old)
+{
+	LOCKED(lfmap_word_replace_rcu(m, key, val, old));
+}
+
+int lfmap_word_cas(struct lfmap *m, uint64_t key, uint64_t *expected, uint64_t desired)
+{
+	LOCKED(lfmap_word_cas_rcu(m, key, expected, desired));
+}
+
+int lfmap_word_fetch_add(struct lfmap *m, uint64_t key, int64_t delta, uint64_t *old)
+{
+	LOCKED(lfmap_word_fetch_add_rcu(m, key, delta, old));
+}
+
+int lfmap_word_remove(struct lfmap *m, uint64_t key, uint64_t *old)
+{
+	LOCKED(lfmap_word_remove_rcu(m, key, old));
+}
+
+int lfmap_word_compute(struct lfmap *m, uint64_t key, lfmap_word_compute_fn fn, void *arg,
+		       uint64_t *old)
+{
+	LOCKED(lfmap_word_compute_rcu(m, key, fn, arg, old));
+}
+
+int lfmap_word_foreach_rcu(struct lfmap *m, lfmap_word_visit_fn fn, void *arg)
+{
+	if (lfm_bad_map(m, LFM_KIND_WORD) || fn == NULL)
+		return -EINVAL;
+	return lfm_word_foreach(m, fn, arg);
+}
+
+int lfmap_word_foreach(struct lfmap *m, lfmap_word_visit_fn fn, void *arg)
+{
+	LOCKED(lfmap_word_foreach_rcu(m, fn, arg));
+}
