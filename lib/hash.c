@@ -80,3 +80,13 @@ uint64_t lfm_random_seed(void)
 	}
 	return s;
 }
+
+uint64_t lfmap_hash_u64(uint64_t key, uint64_t seed)
+{
+	return lfm_word_bhash(key, seed);
+}
+
+uint64_t lfmap_hash_bytes(const void *data, size_t len, uint64_t seed)
+{
+	return lfm_siphash13(data, len, seed, lfm_mix64(seed ^ UINT64_C(0x9e3779b97f4a7c15)));
+}

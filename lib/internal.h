@@ -113,6 +113,7 @@ struct lfmap {
 	uint32_t kind;
 	uint32_t flags;
 	uint32_t grow_pct, shrink_pct, max_work;
+	uint64_t min_buckets; /* automatic shrinks stop at the initial size */
 	const struct rcu_flavor_struct *flavor;
 	uint64_t (*hash)(const void *key, uint64_t seed, void *arg);
 	int (*match)(const struct lfmap_node *node, const void *key, void *arg);

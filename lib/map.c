@@ -44,7 +44,8 @@ struct lfmap *lfm_map_create(const struct lfmap_config *ucfg, int kind)
 		}
 		memcpy(&cfg, ucfg, ucfg->struct_size);
 	}
-	if (cfg.grow_pct == 0 || cfg.grow_pct > 100 || cfg.shrink_pct * 2 >= cfg.grow_pct ||
+	if (cfg.grow_pct == 0 || cfg.grow_pct > 100 || cfg.shrink_pct == 0 ||
+	    cfg.shrink_pct * 2 >= cfg.grow_pct ||
 	    cfg.max_work == 0 || cfg.size_hint > (SIZE_MAX >> 8) ||
 	    (cfg.allocator.alloc == NULL) != (cfg.allocator.free == NULL) ||
 	    (kind == LFM_KIND_NODE &&
@@ -92,6 +93,7 @@ struct lfmap *lfm_map_create(const struct lfmap_config *ucfg, int kind)
 		return NULL;
 	}
 	t->ready = 1; /* nothing to reclaim before the first migration (I8) */
+	m->min_buckets = t->nbuckets;
 	/* release: the table is initialised before any thread can load it. */
 	lfm_store_release(&m->root, (uint64_t)(uintptr_t)t);
 	return m;

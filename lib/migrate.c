@@ -15,7 +15,9 @@
 
 #include "internal.h"
 
-#define LFM_BG_CHUNK 1024u /* buckets per background callback */
+/* Buckets per background callback: at least 1024, and enough that a
+ * migration nobody else drives finishes in about 32 grace periods. */
+#define LFM_BG_CHUNK(n) ((n) / 32 > 1024 ? (n) / 32 : 1024)
 
 /* ---- step 1: freeze ----------------------------------------------------- */
 
@@ -328,22 +330,28 @@ void lfm_check_load(struct lfmap *m)
 	if (may_grow && live * 100 > cap * m->grow_pct) {
 		/*
 		 * Grow by as many doublings as it takes to bring the load to
-		 * two thirds of the threshold. Migrations are one per grace period
-		 * (I8), so a map filling fast would otherwise outrun x2 steps.
+		 * two thirds of the threshold. Migrations are one per grace
+		 * period (I8), so a map filling fast would otherwise outrun x2.
 		 */
 		uint64_t nn = n * 2;
 		while (nn < LFM_MAX_BUCKETS && live * 150 > nn * LFM_SLOTS * m->grow_pct)
 			nn *= 2;
 		(void)lfm_start_migration(m, t, LFMAP_RESIZE_GROW, nn);
-	} else if (!(m->flags & LFMAP_F_NO_AUTO_SHRINK) && n > 1 &&
+	} else if (!(m->flags & LFMAP_F_NO_AUTO_SHRINK) && n > m->min_buckets &&
 		   live * 100 < cap * m->shrink_pct) {
+		/* Never below the size the map was created with. */
 		(void)lfm_start_migration(m, t, LFMAP_RESIZE_SHRINK, n / 2);
 	} else if (ovf * 4 > n + 4) {
-		/* Overflow buckets pile up: tombstones (compact) or a load
-		 * close to the threshold (grow). */
-		bool grow = may_grow && live * 100 * 3 > cap * m->grow_pct * 2;
-		(void)lfm_start_migration(m, t, grow ? LFMAP_RESIZE_GROW : LFMAP_RESIZE_COMPACT,
-					  grow ? n * 2 : n);
+		/*
+		 * Overflow buckets pile up. Near the threshold that is the load
+		 * (grow, if allowed; compacting would not help); below it, it
+		 * is tombstones or a bad spread: compact at the same size.
+		 */
+		bool high = live * 100 * 3 > cap * m->grow_pct * 2;
+		if (!high)
+			(void)lfm_start_migration(m, t, LFMAP_RESIZE_COMPACT, n);
+		else if (may_grow)
+			(void)lfm_start_migration(m, t, LFMAP_RESIZE_GROW, n * 2);
 	}
 }
 
@@ -363,7 +371,7 @@ static void bg_step_cb(struct rcu_head *head)
 	if (!lfm_load_acquire(&m->destroying)) {
 		lfm_read_lock(m);
 		struct lfm_table *t = lfm_root_acquire(m);
-		(void)lfm_migrate_work(m, t, LFM_BG_CHUNK, false);
+		(void)lfm_migrate_work(m, t, LFM_BG_CHUNK(t->nbuckets), false);
 		again = lfm_load_acquire(&lfm_root_acquire(m)->next) != 0;
 		lfm_read_unlock(m);
 	}

@@ -36,7 +36,7 @@ static uint64_t str_hash(const void *key, uint64_t seed, void *arg)
 {
 	const struct lfm_strkey *k = key;
 	(void)arg;
-	return lfm_siphash13(k->p, k->len, seed, lfm_mix64(seed ^ UINT64_C(0x9e3779b97f4a7c15)));
+	return lfmap_hash_bytes(k->p, k->len, seed);
 }
 
 static int str_match(const struct lfmap_node *n, const void *key, void *arg)

@@ -103,9 +103,10 @@ struct lfmap_config {
 	/* Expected number of entries; the first table is sized to hold it
 	 * below the grow threshold. 0 means the smallest table. */
 	size_t size_hint;
-	/* Grow x2 when entries exceed grow_pct percent of slot capacity; shrink
-	 * x1/2 when they fall below shrink_pct percent. 1 <= shrink_pct <
-	 * grow_pct / 2, grow_pct <= 100. */
+	/* Grow when entries exceed grow_pct percent of slot capacity (x2, or
+	 * more doublings if the map filled up faster); shrink x1/2 when they
+	 * fall below shrink_pct percent, but never below the size the map was
+	 * created with. 1 <= shrink_pct, 2 * shrink_pct < grow_pct <= 100. */
 	unsigned grow_pct;
 	unsigned shrink_pct;
 	/* Buckets of migration work a writer does per update operation while
@@ -210,6 +211,16 @@ struct lfmap_stats {
  * monitoring, not for hot paths. Returns 0 or -EINVAL.
  */
 LFMAP_API int lfmap_stats(struct lfmap *map, struct lfmap_stats *st);
+
+/*
+ * Keyed hashes for the hash callback of intrusive maps: pass the seed lfmap
+ * gives you, so the per-map random seed defeats hash flooding.
+ * lfmap_hash_u64: a seeded multiply-xorshift (fast, for integer keys).
+ * lfmap_hash_bytes: SipHash-1-3 keyed with (seed, f(seed)) (for strings).
+ * Pure functions: any thread, no lock.
+ */
+LFMAP_API uint64_t lfmap_hash_u64(uint64_t key, uint64_t seed);
+LFMAP_API uint64_t lfmap_hash_bytes(const void *data, size_t len, uint64_t seed);
 
 /* Slots per bucket (a bucket is one 64-byte cache line). */
 LFMAP_API unsigned lfmap_slots_per_bucket(void);
