@@ -93,6 +93,7 @@ struct lfm_table {
 	lfm_word mig_kind; /* enum lfmap_resize of the migration out of this table */
 	lfm_word mig_start_ns;
 	lfm_word evac_writer, evac_bg; /* buckets forwarded, by who forwarded them */
+	uint64_t removes_base; /* map's removal count when the table was created */
 	struct rcu_head rcu; /* retirement */
 	struct lfmap *map;
 };
@@ -105,6 +106,7 @@ struct lfm_table {
 struct lfm_stripe {
 	lfm_word count; /* live entries added minus removed through this stripe */
 	lfm_word ticks; /* updates through this stripe: every 32nd checks the load */
+	lfm_word removes; /* removals through this stripe (tombstone estimate) */
 } __attribute__((aligned(LFM_CACHELINE)));
 
 struct lfmap {
@@ -213,6 +215,7 @@ static inline struct lfm_stripe *lfm_my_stripe(struct lfmap *m)
 /* Account a value going absent -> live (+1) or live -> absent (-1). Every
  * 32nd update through a stripe re-checks the load (I10). */
 LFM_HIDDEN void lfm_count_update(struct lfmap *m, int delta);
+LFM_HIDDEN uint64_t lfm_removes_total(const struct lfmap *m);
 
 /* ---- helpers shared by the map kinds ---------------------------------------- */
 

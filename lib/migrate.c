@@ -300,6 +300,7 @@ int lfm_start_migration(struct lfmap *m, struct lfm_table *t, int kind, uint64_t
 		lfm_store_release(&t->starting, 0); /* postponed; may be retried */
 		return -ENOMEM;
 	}
+	u->removes_base = lfm_removes_total(m); /* private until published */
 	lfm_store_relaxed(&t->mig_kind, (uint64_t)kind);
 	lfm_store_relaxed(&t->mig_start_ns, lfm_now_ns());
 	/* release: U's initialisation and the fields above happen-before any
@@ -343,15 +344,18 @@ void lfm_check_load(struct lfmap *m)
 		(void)lfm_start_migration(m, t, LFMAP_RESIZE_SHRINK, n / 2);
 	} else if (ovf * 4 > n + 4) {
 		/*
-		 * Overflow buckets pile up. Near the threshold that is the load
-		 * (grow, if allowed; compacting would not help); below it, it
-		 * is tombstones or a bad spread: compact at the same size.
+		 * Overflow buckets pile up. Near the threshold that is the load:
+		 * grow, if allowed. Below it, compact at the same size only if
+		 * tombstones can explain it (at least one per bucket, estimated
+		 * from removals since the table was created): with a bad spread
+		 * (colliding hashes) compacting would only repeat itself.
 		 */
 		bool high = live * 100 * 3 > cap * m->grow_pct * 2;
-		if (!high)
-			(void)lfm_start_migration(m, t, LFMAP_RESIZE_COMPACT, n);
-		else if (may_grow)
+		uint64_t tombs = lfm_removes_total(m) - t->removes_base;
+		if (high && may_grow)
 			(void)lfm_start_migration(m, t, LFMAP_RESIZE_GROW, n * 2);
+		else if (!high && tombs > n)
+			(void)lfm_start_migration(m, t, LFMAP_RESIZE_COMPACT, n);
 	}
 }
 
