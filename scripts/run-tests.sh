@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# scripts/run-tests.sh - build and run lfmap's test suites; used by the
+# Makefile (make check / make tsan) and CI.
+#
+# Usage: scripts/run-tests.sh [--no-build] SUITE...
+# Suites:
+#   crit-release crit-debug    every tests/test_*.c Criterion binary
+#   mt-release mt-debug mt-tsan every tests/mt/*.c plain executable
+#   asm-selftest asm           scripts/check-lookup-asm.sh (--self-test / real)
+#   symbols install            scripts/check-symbols.sh / check-install.sh
+#   check                      all of the above
+#   tsan                       mt-tsan
+# Unless --no-build is given, the variants the suites need are built first
+# (ninja -k 0, so one broken file does not hide the others); the build counts
+# as one check. Binaries that should exist but do not count as failures.
+#
+# Each binary runs with a timeout (LFMAP_MT_TIMEOUT, default 300 s for mt
+# binaries; LFMAP_CRIT_TIMEOUT, default 600 s for a Criterion binary). Output
+# goes to build/logs/<suite>/<name>.log; the tail of a failing log is printed.
+# Ends with "N passed, N failed" and exits 1 if anything failed.
+# Extra Criterion arguments: CRITERION_ARGS (e.g. "--jobs 2 --verbose").
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+
+NINJA=${NINJA:-ninja}
+MT_TIMEOUT=${LFMAP_MT_TIMEOUT:-300}
+CRIT_TIMEOUT=${LFMAP_CRIT_TIMEOUT:-600}
+LOGDIR=build/logs
+
+build=1
+suites=()
+for a in "$@"; do
+	case $a in
+	--no-build) build=0 ;;
+	check) suites+=(crit-release crit-debug mt-release mt-debug mt-tsan
+			asm-selftest asm symbols install) ;;
+	tsan) suites+=(mt-tsan) ;;
+	crit-release|crit-debug|mt-release|mt-debug|mt-tsan|asm-selftest|asm|symbols|install)
+		suites+=("$a") ;;
+	-h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+	*) echo "run-tests: unknown suite '$a'" >&2; exit 2 ;;
+	esac
+done
+[ ${#suites[@]} -gt 0 ] || { echo "usage: $0 [--no-build] SUITE... (see --help)" >&2; exit 2; }
+
+passed=0
+failed=0
+failures=()
+
+if [ -t 1 ]; then G=$'\e[32m' R=$'\e[31m' N=$'\e[0m'; else G= R= N=; fi
+
+pass() { passed=$((passed + 1)); printf '%sPASS%s  %-40s %s\n' "$G" "$N" "$1" "$2"; }
+fail() {
+	failed=$((failed + 1)); failures+=("$1")
+	printf '%sFAIL%s  %-40s %s\n' "$R" "$N" "$1" "$2"
+	if [ -n "${3:-}" ] && [ -s "$3" ]; then
+		echo "----- last 60 lines of $3"
+		tail -n 60 "$3" | sed 's/^/    /'
+		echo "-----"
+	fi
+}
+
+# run NAME LOG CMD... : run a command, log its output, record pass/fail.
+run() {
+	local name=$1 log=$2 rc t0 t1
+	shift 2
+	mkdir -p "$(dirname "$log")"
+	t0=$(date +%s.%N)
+	# (subshell: keeps bash's "Aborted"/"Segmentation fault" notices out)
+	( env ${runenv[@]+"${runenv[@]}"} "$@" >"$log" 2>&1; exit $? ) 2>/dev/null
+	rc=$?
+	t1=$(date +%s.%N)
+	local dt
+	dt=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "(%.1fs)", b - a }')
+	if [ $rc -eq 0 ]; then
+		pass "$name" "$dt"
+	else
+		local why="exit $rc"
+		[ $rc -eq 124 ] && why="timeout"
+		[ $rc -eq 66 ] && why="ThreadSanitizer report (exit 66)"
+		[ $rc -gt 128 ] && [ $rc -ne 124 ] && why="signal $((rc - 128))"
+		fail "$name" "$dt $why" "$log"
+	fi
+}
+
+# Sources -> expected binaries (derived from the sources so that stale
+# binaries of deleted tests are not run and missing ones are noticed).
+crit_names() { local f; for f in tests/test_*.c; do [ -f "$f" ] && basename "$f" .c; done; }
+mt_names() {
+	local f
+	for f in tests/mt/*.c; do
+		[ -f "$f" ] && [ "$f" != tests/mt/harness.c ] && basename "$f" .c
+	done
+}
+
+run_bins() { # suite variant dir names...
+	local suite=$1 v=$2 dir=$3 n b
+	shift 3
+	if [ $# -eq 0 ]; then echo "note  $suite: no test sources"; return; fi
+	for n in "$@"; do
+		b=build/$v/$dir/$n
+		if [ ! -x "$b" ]; then
+			fail "$v/$dir/$n" "(not built)"
+			continue
+		fi
+		case $suite in
+		crit-*) run "$v/$dir/$n" "$LOGDIR/$suite/$n.log" \
+			timeout -k 10 "$CRIT_TIMEOUT" "$b" ${CRITERION_ARGS:-} ;;
+		*) run "$v/$dir/$n" "$LOGDIR/$suite/$n.log" \
+			timeout -k 10 "$MT_TIMEOUT" "$b" ;;
+		esac
+	done
+}
+
+# Sanitizer settings for the binaries of a suite (user settings, appended,
+# win).
+runenv=()
+asan_env() {
+	runenv=("ASAN_OPTIONS=detect_leaks=1:abort_on_error=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+		"UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}")
+}
+tsan_env() {
+	local o="exitcode=66:second_deadlock_stack=1"
+	if [ -f tsan/suppressions.txt ]; then
+		echo "note  using TSan suppressions from tsan/suppressions.txt"
+		o="$o:suppressions=$PWD/tsan/suppressions.txt"
+	fi
+	runenv=("TSAN_OPTIONS=$o${TSAN_OPTIONS:+:$TSAN_OPTIONS}")
+}
+
+# ---- build what the suites need
+if [ $build -eq 1 ]; then
+	targets=()
+	for s in "${suites[@]}"; do
+		case $s in
+		crit-release|mt-release|asm|symbols|install) targets+=(release) ;;
+		crit-debug|mt-debug) targets+=(debug) ;;
+		mt-tsan) targets+=(tsan) ;;
+		esac
+	done
+	if [ ${#targets[@]} -gt 0 ]; then
+		mapfile -t targets < <(printf '%s\n' "${targets[@]}" | sort -u)
+		sh scripts/gen-ninja.sh || exit 2
+		echo "==> $NINJA -k 0 ${targets[*]}"
+		mkdir -p "$LOGDIR"
+		# Show the build output live, keep a copy for the failure report.
+		if "$NINJA" -k 0 "${targets[@]}" 2>&1 | tee "$LOGDIR/build.log"; then
+			pass "build (${targets[*]})" ""
+		else
+			fail "build (${targets[*]})" "(see the ninja output above; $LOGDIR/build.log)"
+		fi
+	fi
+fi
+
+for s in "${suites[@]}"; do
+	echo "==> $s"
+	runenv=()
+	rm -rf "${LOGDIR:?}/$s"
+	case $s in
+	crit-release|crit-debug)
+		[ $s = crit-debug ] && asan_env
+		mapfile -t names < <(crit_names)
+		run_bins "$s" "${s#crit-}" tests "${names[@]}" ;;
+	mt-release|mt-debug|mt-tsan)
+		[ $s = mt-debug ] && asan_env
+		[ $s = mt-tsan ] && tsan_env
+		mapfile -t names < <(mt_names)
+		run_bins "$s" "${s#mt-}" mt "${names[@]}" ;;
+	asm-selftest)
+		run "check-lookup-asm --self-test" "$LOGDIR/checks/asm-selftest.log" \
+			bash scripts/check-lookup-asm.sh --self-test ;;
+	asm)
+		run "check-lookup-asm" "$LOGDIR/checks/asm.log" bash scripts/check-lookup-asm.sh ;;
+	symbols)
+		run "check-symbols" "$LOGDIR/checks/symbols.log" bash scripts/check-symbols.sh ;;
+	install)
+		run "check-install" "$LOGDIR/checks/install.log" bash scripts/check-install.sh ;;
+	esac
+done
+
+echo
+if [ $failed -gt 0 ]; then
+	echo "Failed:"
+	printf '  %s\n' "${failures[@]}"
+fi
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]
