@@ -71,6 +71,23 @@ static int append_bucket(struct lfmap *m, struct lfm_table *t, struct lfm_bucket
 }
 
 /*
+ * Node maps: does the slot value cur (LIVE or tombstone) hold the key of the
+ * node being copied? Its own pointer, or another node of the same key: the
+ * copy was made, then users replaced it in place (upsert, replace, compute),
+ * maybe removed that replacement too. Dereferencing the tombstone's node is
+ * safe here: every node in U's slots for this source bucket was copied, or
+ * inserted after the bucket was forwarded, and the copier is in a read-side
+ * critical section that began before that, so a grace period after its
+ * removal has not elapsed (I6).
+ */
+static bool same_key(const struct lfmap *m, uint64_t cur, uint64_t node)
+{
+	const struct lfmap_node *n = (const struct lfmap_node *)(uintptr_t)(cur & ~LFM_V_STATE);
+	const struct lfmap_node *x = (const struct lfmap_node *)(uintptr_t)node;
+	return n == x || m->match(n, m->key_of(x, m->cb_arg), m->cb_arg);
+}
+
+/*
  * Copy one live entry into U (I6). The entry's slot in U is found exactly as
  * a user insert would find it, but a copy never retries: if the value CAS
  * fails, the entry was copied already (by another helper) and may since have
@@ -80,9 +97,14 @@ static int append_bucket(struct lfmap *m, struct lfm_table *t, struct lfm_bucket
  * Word maps: the key owns at most one slot per table (I1), so "its slot" is
  * the slot whose key word is the key.
  * Node maps: several slots may share a full hash h; the copy takes the first
- * slot with hash h whose value, FROZEN ignored, is EMPTY, the node, or the
- * node as a tombstone. Copiers of one source bucket copy the same sequence in
- * the same order, so they converge on one layout.
+ * slot with hash h whose value, FROZEN ignored, is EMPTY or holds (LIVE or as
+ * a tombstone) the node or another node of the same key. Copiers of one
+ * source bucket copy the same sequence in the same order, so they converge on
+ * one layout, and the first slot of a key in U is always the copy's: user
+ * writes of the key reach U only after the bucket is forwarded (I7). Looking
+ * only for the node itself is not enough: after an in-place replace X -> Y in
+ * U, a lagging copier of X would pass Y's slot and copy X again further on
+ * (a duplicate key and a resurrected node; found by tests/mt/mt_node.c).
  */
 static int copy_entry(struct lfmap *m, struct lfm_table *u, uint64_t key, uint64_t val)
 {
@@ -104,8 +126,8 @@ static int copy_entry(struct lfmap *m, struct lfm_table *u, uint64_t key, uint64
 			if (k != key)
 				continue;
 			uint64_t cur = lfm_load_acquire(&sl->val);
-			if (!word && cur != 0 && (cur & ~LFM_V_STATE) != node)
-				continue; /* another node with the same hash */
+			if (!word && (cur & ~LFM_V_STATE) != 0 && !same_key(m, cur, node))
+				continue; /* a slot of another key with the same hash */
 			if (cur == 0)
 				(void)lfm_cas_acq_rel(&sl->val, &cur, val);
 			return 0; /* copied now, or before (I6) */
