@@ -141,7 +141,8 @@ struct lfmap {
 	lfm_word destroying;
 	struct rcu_head bg_head;
 #ifdef LFM_TSAN_ENABLED
-	lfm_word tsan_gp; /* annotation address for grace periods */
+	lfm_word tsan_gp;      /* annotation address for grace periods */
+	lfm_word tsan_barrier; /* annotation address: callbacks done -> barrier */
 #endif
 
 	struct lfm_stripe stripes[LFM_NSTRIPES];
@@ -191,6 +192,7 @@ LFM_HIDDEN void lfm_read_unlock(const struct lfmap *m);
 LFM_HIDDEN void lfm_call_rcu(struct lfmap *m, struct rcu_head *head,
 			     void (*fn)(struct rcu_head *));
 LFM_HIDDEN void lfm_rcu_callback_enter(struct lfmap *m, struct rcu_head *head);
+LFM_HIDDEN void lfm_rcu_callback_exit(struct lfmap *m);
 LFM_HIDDEN void lfm_rcu_barrier(struct lfmap *m);
 
 /* ---- migration (migrate.c) ------------------------------------------------ */

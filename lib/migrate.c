@@ -207,6 +207,7 @@ static void retire_table_cb(struct rcu_head *head)
 		lfm_check_load(m); /* growth that waited for this grace period */
 		lfm_read_unlock(m);
 	}
+	lfm_rcu_callback_exit(m);
 	__atomic_fetch_sub(&m->pending_cbs, 1, __ATOMIC_RELEASE);
 }
 
@@ -404,6 +405,7 @@ static void bg_step_cb(struct rcu_head *head)
 	lfm_store_release(&m->bg_queued, 0);
 	if (again)
 		lfm_bg_kick(m);
+	lfm_rcu_callback_exit(m);
 	__atomic_fetch_sub(&m->pending_cbs, 1, __ATOMIC_RELEASE);
 }
 

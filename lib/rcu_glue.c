@@ -13,6 +13,9 @@
  *    the free. Sections that start later cannot reach the memory.
  *  - call_rcu: release on the rcu_head, acquired in the callback: the
  *    unlinking thread's writes happen-before the callback.
+ *  - callback exit: release on the map's barrier address, acquired after
+ *    rcu_barrier returns: what a callback did (free a node, read the map's
+ *    allocator) happens-before lfmap_destroy frees the map.
  *  - rcu_barrier: liburcu's own barrier bookkeeping is uninstrumented; its
  *    writes are ignored (they are not lfmap's words).
  * This mirrors the approach checked in shared/notes-tooling.md; it adds no
@@ -27,6 +30,7 @@
 void AnnotateIgnoreWritesBegin(const char *file, int line);
 void AnnotateIgnoreWritesEnd(const char *file, int line);
 #define GP_ADDR(m) ((void *)&((struct lfmap *)(m))->tsan_gp)
+#define BARRIER_ADDR(m) ((void *)&((struct lfmap *)(m))->tsan_barrier)
 #endif
 
 void lfm_read_lock(const struct lfmap *m)
@@ -61,6 +65,15 @@ void lfm_rcu_callback_enter(struct lfmap *m, struct rcu_head *head)
 #endif
 }
 
+void lfm_rcu_callback_exit(struct lfmap *m)
+{
+#ifdef LFM_TSAN_ENABLED
+	__tsan_release(BARRIER_ADDR(m));
+#else
+	(void)m;
+#endif
+}
+
 void lfm_rcu_barrier(struct lfmap *m)
 {
 #ifdef LFM_TSAN_ENABLED
@@ -70,6 +83,7 @@ void lfm_rcu_barrier(struct lfmap *m)
 #ifdef LFM_TSAN_ENABLED
 	AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
 	__tsan_acquire(GP_ADDR(m));
+	__tsan_acquire(BARRIER_ADDR(m));
 #endif
 }
 

@@ -86,6 +86,7 @@ static void str_free_cb(struct rcu_head *head)
 	struct lfmap *m = sn->map;
 	lfm_rcu_callback_enter(m, head);
 	lfm_free(m, sn, sn->bytes);
+	lfm_rcu_callback_exit(m);
 }
 
 /* A node that was mapped: readers may still hold it until a grace period. */
