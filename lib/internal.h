@@ -191,7 +191,11 @@ LFM_HIDDEN void lfm_read_lock(const struct lfmap *m);
 LFM_HIDDEN void lfm_read_unlock(const struct lfmap *m);
 LFM_HIDDEN void lfm_call_rcu(struct lfmap *m, struct rcu_head *head,
 			     void (*fn)(struct rcu_head *));
-LFM_HIDDEN void lfm_rcu_callback_enter(struct lfmap *m, struct rcu_head *head);
+/* First thing in every callback: orders the callback after the queuer and
+ * after every read-side section of the map that ended before the grace
+ * period; returns *mapp, read only after that. */
+LFM_HIDDEN struct lfmap *lfm_rcu_callback_enter(struct rcu_head *head,
+						struct lfmap *const *mapp);
 LFM_HIDDEN void lfm_rcu_callback_exit(struct lfmap *m);
 LFM_HIDDEN void lfm_rcu_barrier(struct lfmap *m);
 

@@ -194,10 +194,9 @@ int lfm_evacuate(struct lfmap *m, struct lfm_table *t, uint64_t i, bool by_write
 static void retire_table_cb(struct rcu_head *head)
 {
 	struct lfm_table *t = caa_container_of(head, struct lfm_table, rcu);
-	struct lfmap *m = t->map;
+	struct lfmap *m = lfm_rcu_callback_enter(head, &t->map);
 	struct lfm_table *u = (struct lfm_table *)(uintptr_t)lfm_load_relaxed(&t->next);
 
-	lfm_rcu_callback_enter(m, head);
 	lfm_table_free(m, t);
 	/* I8: no reader can reach t any more, so U may migrate in turn. The
 	 * release pairs with the acquire in lfm_start_migration. */
@@ -391,10 +390,10 @@ void lfm_check_load(struct lfmap *m)
  */
 static void bg_step_cb(struct rcu_head *head)
 {
-	struct lfmap *m = caa_container_of(head, struct lfmap, bg_head);
+	struct lfmap *const owner = caa_container_of(head, struct lfmap, bg_head);
+	struct lfmap *m = lfm_rcu_callback_enter(head, &owner);
 	bool again = false;
 
-	lfm_rcu_callback_enter(m, head);
 	if (!lfm_load_acquire(&m->destroying)) {
 		lfm_read_lock(m);
 		struct lfm_table *t = lfm_root_acquire(m);

@@ -54,14 +54,16 @@ void lfm_call_rcu(struct lfmap *m, struct rcu_head *head, void (*fn)(struct rcu_
 	m->flavor->update_call_rcu(head, fn);
 }
 
-void lfm_rcu_callback_enter(struct lfmap *m, struct rcu_head *head)
+struct lfmap *lfm_rcu_callback_enter(struct rcu_head *head, struct lfmap *const *mapp)
 {
 #ifdef LFM_TSAN_ENABLED
+	__tsan_acquire(head); /* before reading anything the queuer wrote */
+	struct lfmap *m = *mapp;
 	__tsan_acquire(GP_ADDR(m));
-	__tsan_acquire(head);
+	return m;
 #else
-	(void)m;
 	(void)head;
+	return *mapp;
 #endif
 }
 
@@ -98,4 +100,29 @@ void lfmap_read_unlock(const struct lfmap *map)
 {
 	if (map != NULL)
 		lfm_read_unlock(map);
+}
+
+void lfmap_call_rcu(const struct lfmap *map, struct rcu_head *head,
+		    void (*fn)(struct rcu_head *head))
+{
+	if (map != NULL && head != NULL && fn != NULL)
+		lfm_call_rcu((struct lfmap *)map, head, fn);
+}
+
+void lfmap_rcu_callback_enter(const struct lfmap *map, struct rcu_head *head)
+{
+	if (map == NULL || head == NULL)
+		return;
+	struct lfmap *m = (struct lfmap *)map;
+	(void)lfm_rcu_callback_enter(head, &m);
+}
+
+void lfmap_synchronize_rcu(const struct lfmap *map)
+{
+	if (map == NULL)
+		return;
+	map->flavor->update_synchronize_rcu();
+#ifdef LFM_TSAN_ENABLED
+	__tsan_acquire(GP_ADDR(map));
+#endif
 }

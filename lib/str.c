@@ -83,8 +83,7 @@ void lfm_str_free_node(struct lfmap *m, struct lfmap_node *n)
 static void str_free_cb(struct rcu_head *head)
 {
 	struct lfm_strnode *sn = caa_container_of(head, struct lfm_strnode, rcu);
-	struct lfmap *m = sn->map;
-	lfm_rcu_callback_enter(m, head);
+	struct lfmap *m = lfm_rcu_callback_enter(head, &sn->map);
 	lfm_free(m, sn, sn->bytes);
 	lfm_rcu_callback_exit(m);
 }

@@ -56,6 +56,7 @@ extern "C" {
 #define LFMAP_VERSION_PATCH 0
 
 struct rcu_flavor_struct; /* <urcu/flavor.h> */
+struct rcu_head;          /* <urcu/call-rcu.h> */
 struct lfmap;             /* opaque; one type for every map kind */
 struct lfmap_node;        /* <lfmap/node.h> */
 
@@ -147,6 +148,24 @@ LFMAP_API int lfmap_destroy(struct lfmap *map);
  */
 LFMAP_API void lfmap_read_lock(const struct lfmap *map);
 LFMAP_API void lfmap_read_unlock(const struct lfmap *map);
+
+/*
+ * Reclamation through the map's flavor, for nodes the user frees (intrusive
+ * maps). Equivalent to the flavor's call_rcu / synchronize_rcu, plus, in
+ * programs built with -fsanitize=thread, the annotations that order the
+ * free after every read-side section of the map (lfmap's own included: its
+ * migrations and iterations read nodes through match/key_of). Outside TSan
+ * builds they are plain calls.
+ *  - lfmap_call_rcu: fn(head) runs after a grace period, on the flavor's
+ *    call_rcu worker; any registered thread, read lock allowed.
+ *  - lfmap_rcu_callback_enter: call it first in such a callback.
+ *  - lfmap_synchronize_rcu: wait for a grace period; never with the read
+ *    lock held.
+ */
+LFMAP_API void lfmap_call_rcu(const struct lfmap *map, struct rcu_head *head,
+			      void (*fn)(struct rcu_head *head));
+LFMAP_API void lfmap_rcu_callback_enter(const struct lfmap *map, struct rcu_head *head);
+LFMAP_API void lfmap_synchronize_rcu(const struct lfmap *map);
 
 enum lfmap_resize {
 	LFMAP_RESIZE_GROW = 1,    /* twice the buckets */
