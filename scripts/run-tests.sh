@@ -8,6 +8,7 @@
 #   mt-release mt-debug mt-tsan every tests/mt/*.c plain executable
 #   asm-selftest asm           scripts/check-lookup-asm.sh (--self-test / real)
 #   symbols install            scripts/check-symbols.sh / check-install.sh
+#   examples                   every examples/*.c program (README examples, demo)
 #   check                      all of the above
 #   tsan                       mt-tsan
 # Unless --no-build is given, the variants the suites need are built first
@@ -33,9 +34,9 @@ for a in "$@"; do
 	case $a in
 	--no-build) build=0 ;;
 	check) suites+=(crit-release crit-debug mt-release mt-debug mt-tsan
-			asm-selftest asm symbols install) ;;
+			examples asm-selftest asm symbols install) ;;
 	tsan) suites+=(mt-tsan) ;;
-	crit-release|crit-debug|mt-release|mt-debug|mt-tsan|asm-selftest|asm|symbols|install)
+	crit-release|crit-debug|mt-release|mt-debug|mt-tsan|examples|asm-selftest|asm|symbols|install)
 		suites+=("$a") ;;
 	-h|--help) sed -n '2,22p' "$0"; exit 0 ;;
 	*) echo "run-tests: unknown suite '$a'" >&2; exit 2 ;;
@@ -133,7 +134,7 @@ if [ $build -eq 1 ]; then
 	targets=()
 	for s in "${suites[@]}"; do
 		case $s in
-		crit-release|mt-release|asm|symbols|install) targets+=(release) ;;
+		crit-release|mt-release|examples|asm|symbols|install) targets+=(release) ;;
 		crit-debug|mt-debug) targets+=(debug) ;;
 		mt-tsan) targets+=(tsan) ;;
 		esac
@@ -166,6 +167,16 @@ for s in "${suites[@]}"; do
 		[ $s = mt-tsan ] && tsan_env
 		mapfile -t names < <(mt_names)
 		run_bins "$s" "${s#mt-}" mt "${names[@]}" ;;
+	examples)
+		for f in examples/*.c; do
+			n=$(basename "$f" .c)
+			if [ -x "build/release/$n" ]; then
+				run "release/$n" "$LOGDIR/examples/$n.log" \
+					timeout -k 10 "$MT_TIMEOUT" "build/release/$n"
+			else
+				fail "release/$n" "(not built)"
+			fi
+		done ;;
 	asm-selftest)
 		run "check-lookup-asm --self-test" "$LOGDIR/checks/asm-selftest.log" \
 			bash scripts/check-lookup-asm.sh --self-test ;;
