@@ -183,6 +183,11 @@ LFM_HIDDEN struct lfm_table *lfm_table_new(struct lfmap *m, uint64_t nbuckets, u
 LFM_HIDDEN void lfm_table_free(struct lfmap *m, struct lfm_table *t);
 LFM_HIDDEN struct lfm_bucket *lfm_bucket_new(struct lfmap *m, uint64_t key, uint64_t val);
 LFM_HIDDEN void lfm_bucket_free(struct lfmap *m, struct lfm_bucket *b);
+/* Append after b (control word seen as *c, no successor) a bucket whose first
+ * slot is (key, val). 1: appended; 0: lost to another append (*c updated,
+ * continue into it); -1: b is frozen; -ENOMEM. */
+LFM_HIDDEN int lfm_chain_append(struct lfmap *m, struct lfm_table *t, struct lfm_bucket *b,
+				uint64_t *c, uint64_t key, uint64_t val);
 LFM_HIDDEN uint64_t lfm_now_ns(void);
 
 /* ---- RCU glue (rcu_glue.c) ------------------------------------------------ */
@@ -221,6 +226,14 @@ static inline struct lfm_stripe *lfm_my_stripe(struct lfmap *m)
 /* Account a value going absent -> live (+1) or live -> absent (-1). Every
  * 32nd update through a stripe re-checks the load (I10). */
 LFM_HIDDEN void lfm_count_update(struct lfmap *m, int delta);
+
+/* Account a user update of a value word from `before` to `after`. */
+static inline void lfm_account(struct lfmap *m, uint64_t before, uint64_t after)
+{
+	bool was = (before & LFM_V_LIVE) != 0, is = (after & LFM_V_LIVE) != 0;
+	if (was != is)
+		lfm_count_update(m, is ? 1 : -1);
+}
 LFM_HIDDEN uint64_t lfm_removes_total(const struct lfmap *m);
 
 /* ---- helpers shared by the map kinds ---------------------------------------- */

@@ -47,30 +47,6 @@ static void freeze_chain(struct lfm_bucket *b)
 /* ---- step 2: copy --------------------------------------------------------- */
 
 /*
- * Append a prefilled overflow bucket after `b` (whose control word was seen as
- * `c`, with no successor). Returns 1 if appended, 0 if another bucket was
- * appended first (*c updated, caller continues into it), -1 if the chain is
- * frozen, -ENOMEM. Release on success publishes the new bucket's slot (I3).
- */
-static int append_bucket(struct lfmap *m, struct lfm_table *t, struct lfm_bucket *b,
-			 uint64_t *c, uint64_t key, uint64_t val)
-{
-	if (*c & LFM_C_FROZEN)
-		return -1;
-	struct lfm_bucket *nb = lfm_bucket_new(m, key, val);
-	if (nb == NULL)
-		return -ENOMEM;
-	uint64_t exp = 0;
-	if (lfm_cas_acq_rel(&b->ctrl, &exp, (uint64_t)(uintptr_t)nb)) {
-		lfm_fetch_add_relaxed(&t->overflow, 1);
-		return 1;
-	}
-	lfm_bucket_free(m, nb); /* never published */
-	*c = exp;
-	return (exp & LFM_C_FROZEN) ? -1 : 0;
-}
-
-/*
  * Node maps: does the slot value cur (LIVE or tombstone) hold the key of the
  * node being copied? Its own pointer, or another node of the same key: the
  * copy was made, then users replaced it in place (upsert, replace, compute),
@@ -135,7 +111,7 @@ static int copy_entry(struct lfmap *m, struct lfm_table *u, uint64_t key, uint64
 		uint64_t c = lfm_load_acquire(&b->ctrl);
 		struct lfm_bucket *nx = lfm_ctrl_next(c);
 		if (nx == NULL) {
-			int r = append_bucket(m, u, b, &c, key, val);
+			int r = lfm_chain_append(m, u, b, &c, key, val);
 			if (r == 1 || r == -1)
 				return 0; /* -1: U frozen, impossible by I8 */
 			if (r < 0)

@@ -121,13 +121,6 @@ static inline bool is_key(const struct lfmap *m, const struct node_req *r, struc
 	return n == r->node || n == r->expected || m->match(n, r->key, m->cb_arg);
 }
 
-static void account(struct lfmap *m, uint64_t before, uint64_t after)
-{
-	bool was = (before & LFM_V_LIVE) != 0, is = (after & LFM_V_LIVE) != 0;
-	if (was != is)
-		lfm_count_update(m, is ? 1 : -1);
-}
-
 static int node_rmw(struct lfmap *m, struct node_req *r)
 {
 	struct lfm_table *t = lfm_root_acquire(m);
@@ -180,7 +173,7 @@ static int node_rmw(struct lfmap *m, struct node_req *r)
 				/* acq_rel: release publishes the node (and its hash);
 				 * failure re-reads with acquire. */
 				if (lfm_cas_acq_rel(&sl->val, &v, nv)) {
-					account(m, v, nv);
+					lfm_account(m, v, nv);
 					return r->ret;
 				}
 				if (v & LFM_V_FROZEN)
@@ -195,23 +188,18 @@ static int node_rmw(struct lfmap *m, struct node_req *r)
 			}
 			if (!node_decide(r, NULL, h, &nv))
 				return r->ret;
-			if (c & LFM_C_FROZEN)
-				goto frozen;
-			struct lfm_bucket *nb = lfm_bucket_new(m, h, nv);
-			if (nb == NULL)
-				return -ENOMEM;
-			uint64_t exp = 0;
-			/* acq_rel: release publishes the prefilled slot (I3). */
-			if (lfm_cas_acq_rel(&b->ctrl, &exp, (uint64_t)(uintptr_t)nb)) {
-				lfm_fetch_add_relaxed(&t->overflow, 1);
-				account(m, 0, nv);
+			/* One CAS appends the bucket and publishes the entry. */
+			int a = lfm_chain_append(m, t, b, &c, h, nv);
+			if (a == 1) {
+				lfm_account(m, 0, nv);
 				lfm_check_load(m);
 				return r->ret;
 			}
-			lfm_bucket_free(m, nb); /* never published */
-			if (exp & LFM_C_FROZEN)
+			if (a == -1)
 				goto frozen;
-			b = lfm_ctrl_next(exp);
+			if (a < 0)
+				return a;
+			b = lfm_ctrl_next(c);
 		}
 	frozen:
 		err = lfm_evacuate(m, t, i, true);

@@ -107,6 +107,30 @@ struct lfm_bucket *lfm_bucket_new(struct lfmap *m, uint64_t key, uint64_t val)
 	return b;
 }
 
+/*
+ * Append a prefilled overflow bucket after `b` (whose control word was seen as
+ * `c`, with no successor). Returns 1 if appended, 0 if another bucket was
+ * appended first (*c updated, caller continues into it), -1 if the chain is
+ * frozen, -ENOMEM. Release on success publishes the new bucket's slot (I3).
+ */
+int lfm_chain_append(struct lfmap *m, struct lfm_table *t, struct lfm_bucket *b, uint64_t *c,
+		     uint64_t key, uint64_t val)
+{
+	if (*c & LFM_C_FROZEN)
+		return -1;
+	struct lfm_bucket *nb = lfm_bucket_new(m, key, val);
+	if (nb == NULL)
+		return -ENOMEM;
+	uint64_t exp = 0;
+	if (lfm_cas_acq_rel(&b->ctrl, &exp, (uint64_t)(uintptr_t)nb)) {
+		lfm_fetch_add_relaxed(&t->overflow, 1);
+		return 1;
+	}
+	lfm_bucket_free(m, nb); /* never published */
+	*c = exp;
+	return (exp & LFM_C_FROZEN) ? -1 : 0;
+}
+
 void lfm_bucket_free(struct lfmap *m, struct lfm_bucket *b)
 {
 	lfm_free(m, b, sizeof *b);

@@ -119,13 +119,6 @@ static bool word_decide(struct word_req *r, uint64_t cur, uint64_t *nv)
 	return false;
 }
 
-static void account(struct lfmap *m, uint64_t before, uint64_t after)
-{
-	bool was = (before & LFM_V_LIVE) != 0, is = (after & LFM_V_LIVE) != 0;
-	if (was != is)
-		lfm_count_update(m, is ? 1 : -1);
-}
-
 /*
  * CAS loop on one value word. Returns 1 when done (r->ret holds the result),
  * 0 when the word is frozen and the caller must help and move on (I4).
@@ -145,7 +138,7 @@ static int value_cas_loop(struct lfmap *m, struct word_req *r, lfm_word *vp)
 		/* acq_rel: release publishes the new value; on failure cur is
 		 * re-read with acquire and we decide again. */
 		if (lfm_cas_acq_rel(vp, &cur, nv)) {
-			account(m, cur, nv);
+			lfm_account(m, cur, nv);
 			return 1;
 		}
 	}
@@ -207,23 +200,18 @@ static int word_rmw(struct lfmap *m, struct word_req *r)
 			uint64_t nv;
 			if (!word_decide(r, 0, &nv))
 				return r->ret;
-			if (c & LFM_C_FROZEN)
-				goto frozen;
-			struct lfm_bucket *nb = lfm_bucket_new(m, r->key, nv);
-			if (nb == NULL)
-				return -ENOMEM;
-			uint64_t exp = 0;
-			/* acq_rel: release publishes the prefilled slot (I3). */
-			if (lfm_cas_acq_rel(&b->ctrl, &exp, (uint64_t)(uintptr_t)nb)) {
-				lfm_fetch_add_relaxed(&t->overflow, 1);
-				account(m, 0, nv);
+			/* One CAS appends the bucket and publishes the entry. */
+			int a = lfm_chain_append(m, t, b, &c, r->key, nv);
+			if (a == 1) {
+				lfm_account(m, 0, nv);
 				lfm_check_load(m);
 				return r->ret;
 			}
-			lfm_bucket_free(m, nb); /* never published */
-			if (exp & LFM_C_FROZEN)
+			if (a == -1)
 				goto frozen;
-			b = lfm_ctrl_next(exp);
+			if (a < 0)
+				return a;
+			b = lfm_ctrl_next(c);
 		}
 	frozen:
 		/* The bucket is being evacuated: finish it, then the key's
