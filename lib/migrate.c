@@ -177,7 +177,7 @@ static void retire_table_cb(struct rcu_head *head)
 	/* I8: no reader can reach t any more, so U may migrate in turn. The
 	 * release pairs with the acquire in lfm_start_migration. */
 	lfm_store_release(&u->ready, 1);
-	if (!lfm_load_acquire(&m->destroying)) {
+	if (!lfm_load_acquire(&m->destroying) && !(m->flags & LFMAP_F_NO_BACKGROUND)) {
 		lfm_read_lock(m);
 		lfm_check_load(m); /* growth that waited for this grace period */
 		lfm_read_unlock(m);

@@ -64,7 +64,7 @@ struct lfmap_node;        /* <lfmap/node.h> */
  * Injected allocator (like Concurrency Kit's struct ck_malloc). alloc returns
  * at least size bytes aligned to align (a power of two, at most 4096), or
  * NULL; the memory need not be zeroed. free receives the size passed to
- * alloc. Both may be called from any thread that uses the map, including the
+ * alloc. Set both or neither (one alone is -EINVAL at create). Both may be called from any thread that uses the map, including the
  * liburcu call_rcu worker thread, so they must be thread-safe.
  */
 struct lfmap_allocator {
@@ -77,8 +77,10 @@ struct lfmap_allocator {
 #define LFMAP_F_NO_AUTO_GROW   0x1u /* never grow by itself (lfmap_resize still works) */
 #define LFMAP_F_NO_AUTO_SHRINK 0x2u /* never shrink by itself */
 #define LFMAP_F_FIXED_SEED     0x4u /* use config.seed instead of getrandom() */
-#define LFMAP_F_NO_BACKGROUND  0x8u /* do not finish migrations from call_rcu callbacks;
-                                       the caller drives lfmap_migrate_step() */
+#define LFMAP_F_NO_BACKGROUND  0x8u /* no map work in call_rcu callbacks (they only
+                                       free memory): migrations are started by
+                                       writers and finished by writers and
+                                       lfmap_migrate_step() */
 
 /*
  * Versioned options. Always initialise with lfmap_config_init(), then change

@@ -27,8 +27,9 @@ extern "C" {
 #endif
 
 struct lfmap_node {
-	/* Hash of the node's key under the map's seed, written by lfmap before
-	 * the node is published. Read-only for users while the node is in a map. */
+	/* Hash of the node's key under the map's seed (a hash of 0 is stored
+	 * as 1), written by lfmap before the node is published. Read-only for
+	 * users while the node is in a map. */
 	uint64_t hash;
 };
 
@@ -111,6 +112,7 @@ enum lfmap_compute {
  * install in *newnode (its key must match key). If the map changed in
  * between, fn is called again with the new current node, so fn must be
  * repeatable and must not assume its earlier *newnode was installed.
+ * LFMAP_COMPUTE_REMOVE on an absent key changes nothing and is returned as is.
  * Read lock held. Returns the verdict that took effect (>= 0): *old (if
  * non-NULL) gets the node that was current when it took effect (NULL if
  * absent; after SET or REMOVE the caller frees it after a grace period).
@@ -127,7 +129,9 @@ LFMAP_API int lfmap_compute_rcu(struct lfmap *map, const void *key, lfmap_comput
  * once; keys inserted or removed meanwhile may or may not be visited, and no
  * key is visited twice. fn returns 0 to continue, non-zero to stop
  * (that value is returned). fn may update the map (it runs under the read
- * lock). Returns 0, fn's stop value, or -EINVAL.
+ * lock). Returns 0, fn's stop value, -EINVAL, or -ENOMEM (the per-bucket
+ * de-duplication list, which holds more than 32 nodes only under heavy hash
+ * collisions, could not grow; the iteration stopped there).
  */
 typedef int (*lfmap_node_visit_fn)(struct lfmap_node *node, void *arg);
 LFMAP_API int lfmap_foreach_rcu(struct lfmap *map, lfmap_node_visit_fn fn, void *arg);

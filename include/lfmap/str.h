@@ -35,7 +35,8 @@ LFMAP_API int lfmap_str_get(struct lfmap *map, const void *key, size_t klen, voi
 			    size_t bufsz, size_t *vlen);
 
 /* Zero-copy get: *val points into the map's node, valid until the caller's
- * read unlock. Read lock held. Returns 0, -ENOENT, -EINVAL. */
+ * read unlock. val and vlen may be NULL (an existence check). Read lock held.
+ * Returns 0, -ENOENT, -EINVAL. */
 LFMAP_API int lfmap_str_get_rcu(struct lfmap *map, const void *key, size_t klen,
 				const void **val, size_t *vlen);
 
@@ -66,7 +67,8 @@ LFMAP_API int lfmap_str_compute(struct lfmap *map, const void *key, size_t klen,
 				lfmap_str_compute_fn fn, void *arg);
 
 /* Visit every entry (guarantees as lfmap_foreach_rcu). Read lock held;
- * pointers valid until unlock. Returns 0, fn's stop value or -EINVAL. */
+ * pointers valid until unlock. Returns 0, fn's stop value, -EINVAL or
+ * -ENOMEM (as lfmap_foreach_rcu). */
 typedef int (*lfmap_str_visit_fn)(const void *key, size_t klen, const void *val,
 				  size_t vlen, void *arg);
 LFMAP_API int lfmap_str_foreach_rcu(struct lfmap *map, lfmap_str_visit_fn fn, void *arg);

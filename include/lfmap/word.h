@@ -13,7 +13,8 @@
  * itself (a daemon author need not know RCU, only register the thread with
  * the flavor); lfmap_word_X_rcu() expects the caller to hold it (cheaper in a
  * loop of operations). Both are linearizable; lookups are wait-free and
- * write nothing shared; updates are lock-free. A value read is acquire, a
+ * write nothing shared; updates are lock-free. Arguments (map, value range)
+ * are checked before the map is looked at. A value read is acquire, a
  * value written is release: data published through a pointer value before an
  * update is visible to a reader that gets that value.
  */
@@ -90,6 +91,7 @@ LFMAP_API int lfmap_word_remove_rcu(struct lfmap *map, uint64_t key, uint64_t *o
  * times (retried on conflict). Returns the verdict that took effect (>= 0;
  * *old, if non-NULL, gets the value current then, or is left untouched if the
  * key was absent), -ERANGE (fn's value too large), -EINVAL, -ENOMEM.
+ * LFMAP_COMPUTE_REMOVE on an absent key changes nothing and is returned as is.
  */
 typedef int (*lfmap_word_compute_fn)(uint64_t key, const uint64_t *cur, uint64_t *newval,
 				     void *arg);
