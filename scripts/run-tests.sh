@@ -9,6 +9,12 @@
 #   asm-selftest asm           scripts/check-lookup-asm.sh (--self-test / real)
 #   symbols install            scripts/check-symbols.sh / check-install.sh
 #   examples                   every examples/*.c program (README examples, demo)
+#   stress-release stress-tsan build/V/lfmap-stress (stress/): a few seconds
+#                              each with a couple of knob settings, checked
+#                              for linearizability (seed printed in the log;
+#                              LFMAP_STRESS_SEED=N replays; LFMAP_STRESS_ARGS
+#                              adds arguments to every run)
+#   stress                     stress-release + stress-tsan
 #   check                      all of the above
 #   tsan                       mt-tsan
 # Unless --no-build is given, the variants the suites need are built first
@@ -34,11 +40,12 @@ for a in "$@"; do
 	case $a in
 	--no-build) build=0 ;;
 	check) suites+=(crit-release crit-debug mt-release mt-debug mt-tsan
-			examples asm-selftest asm symbols install) ;;
+			examples stress-release stress-tsan asm-selftest asm symbols install) ;;
+	stress) suites+=(stress-release stress-tsan) ;;
 	tsan) suites+=(mt-tsan) ;;
-	crit-release|crit-debug|mt-release|mt-debug|mt-tsan|examples|asm-selftest|asm|symbols|install)
+	crit-release|crit-debug|mt-release|mt-debug|mt-tsan|examples|stress-release|stress-tsan|asm-selftest|asm|symbols|install)
 		suites+=("$a") ;;
-	-h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,28p' "$0"; exit 0 ;;
 	*) echo "run-tests: unknown suite '$a'" >&2; exit 2 ;;
 	esac
 done
@@ -134,9 +141,9 @@ if [ $build -eq 1 ]; then
 	targets=()
 	for s in "${suites[@]}"; do
 		case $s in
-		crit-release|mt-release|examples|asm|symbols|install) targets+=(release) ;;
+		crit-release|mt-release|examples|stress-release|asm|symbols|install) targets+=(release) ;;
 		crit-debug|mt-debug) targets+=(debug) ;;
-		mt-tsan) targets+=(tsan) ;;
+		mt-tsan|stress-tsan) targets+=(tsan) ;;
 		esac
 	done
 	if [ ${#targets[@]} -gt 0 ]; then
@@ -177,6 +184,36 @@ for s in "${suites[@]}"; do
 				fail "release/$n" "(not built)"
 			fi
 		done ;;
+	stress-release|stress-tsan)
+		v=${s#stress-}
+		[ $v = tsan ] && tsan_env
+		b=build/$v/lfmap-stress
+		if [ ! -f stress/lfmap-stress.c ]; then
+			echo "note  $s: no stress/lfmap-stress.c"
+		elif [ ! -x "$b" ]; then
+			fail "$b" "(not built)"
+		else
+			# A couple of knob settings, a few seconds each; histories
+			# are bounded (-H), which may end a run early.
+			sargs=(${LFMAP_STRESS_ARGS:-})
+			[ -n "${LFMAP_STRESS_SEED:-}" ] && sargs+=(-s "$LFMAP_STRESS_SEED")
+			hist=1000000 # per thread (8 threads on this machine)
+			[ $v = tsan ] && hist=250000
+			i=0
+			# The -F run is the checker's self-test on a real history
+			# (injected stale reads must be found; exits 0 if they are).
+			knobset=("-d 3 -w 1 -r 5" "-d 3 -w 1 -r 2 -b -z 80 -k 64 -m write -i 2000")
+			[ $v = release ] && knobset+=("-d 1 -F -q")
+			for knobs in "${knobset[@]}"; do
+				i=$((i + 1))
+				# shellcheck disable=SC2086
+				run "$v/lfmap-stress $knobs" "$LOGDIR/$s/run$i.log" \
+					timeout -k 10 "$MT_TIMEOUT" "$b" $knobs -H $hist \
+					${sargs[@]+"${sargs[@]}"}
+				grep -h '^lfmap-stress: seed\|^checked\|^run:\|^self-test:' "$LOGDIR/$s/run$i.log" |
+					sed 's/^/      /'
+			done
+		fi ;;
 	asm-selftest)
 		run "check-lookup-asm --self-test" "$LOGDIR/checks/asm-selftest.log" \
 			bash scripts/check-lookup-asm.sh --self-test ;;
