@@ -26,7 +26,6 @@
 #endif
 
 #define LFM_HIDDEN __attribute__((visibility("hidden")))
-#define LFM_LIKELY(x) __builtin_expect(!!(x), 1)
 #define LFM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define LFM_CACHELINE 64
 

@@ -323,8 +323,8 @@ int lfmap_remove_node_rcu(struct lfmap *m, struct lfmap_node *node)
 }
 
 /* Shared by the node map and the string map (which passes its own fn). */
-static int compute(struct lfmap *m, const void *key, lfmap_compute_fn fn, void *arg,
-		   struct lfmap_node **old)
+int lfm_node_compute(struct lfmap *m, const void *key, lfmap_compute_fn fn, void *arg,
+		     struct lfmap_node **old)
 {
 	struct node_req r = {.op = N_COMPUTE, .key = key, .fn = fn, .arg = arg};
 	int ret = node_rmw(m, &r);
@@ -338,13 +338,7 @@ int lfmap_compute_rcu(struct lfmap *m, const void *key, lfmap_compute_fn fn, voi
 {
 	if (lfm_bad_map(m, LFM_KIND_NODE) || key == NULL || fn == NULL)
 		return -EINVAL;
-	return compute(m, key, fn, arg, old);
-}
-
-int lfm_node_compute(struct lfmap *m, const void *key, lfmap_compute_fn fn, void *arg,
-		     struct lfmap_node **old)
-{
-	return compute(m, key, fn, arg, old);
+	return lfm_node_compute(m, key, fn, arg, old);
 }
 
 int lfm_node_put(struct lfmap *m, struct lfmap_node *node, enum lfm_node_op op,
