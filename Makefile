@@ -7,6 +7,8 @@
 #   make tsan         TSan variant (build/tsan) + run every build/tsan/mt/*
 #   make check        ci/deps.sh, build all variants, run every test and check
 #   make demo         build and run build/release/demo
+#   make experiments  barrier-removal experiments (scripts/experiments.sh,
+#                     not part of check) -> bench/results/barrier-experiments.md
 #   make install      PREFIX=/usr/local LIBDIR=$(PREFIX)/lib DESTDIR=
 #   make uninstall    the reverse
 #   make compdb       compile_commands.json (release + debug + tsan)
@@ -30,7 +32,7 @@ REL = build/release
 # run; build.ninja also regenerates them itself when a directory changes.
 N = sh scripts/gen-ninja.sh && $(NINJA) $(NINJAFLAGS)
 
-.PHONY: all release debug tsan check demo install uninstall compdb clean
+.PHONY: all release debug tsan check demo experiments install uninstall compdb clean
 
 all:
 	$(N) release-lib
@@ -56,6 +58,9 @@ demo:
 # ${prefix}-relative paths in lfmap.pc when LIBDIR/INCLUDEDIR are under PREFIX.
 pc_libdir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 pc_includedir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
+
+experiments:
+	bash scripts/experiments.sh
 
 install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(pc_libdir)|' \

@@ -26,6 +26,25 @@
 #endif
 
 #define LFM_HIDDEN __attribute__((visibility("hidden")))
+
+/*
+ * Experiment builds only (scripts/experiments.sh, issue 3): each
+ * -DLFM_EXPERIMENT_<NAME> removes ONE part of the evacuation barrier
+ * (docs/DESIGN.md section 5) so the stress harness can show the anomaly it
+ * prevents. Never defined by the ninja build or the Makefile install targets.
+ *   NO_FREEZE          value words are not frozen, copies use plain loads (I4)
+ *   FORWARD_FIRST      FORWARDED is set before the copy (I7)
+ *   READER_NO_FORWARD  get/iteration never consult FORWARDED (I7, readers)
+ *   PLAIN_COPY         a copy stores into U instead of CAS from EMPTY (I6)
+ * Any of them also compiles in lfm_exp_delay(), driven by the environment
+ * variable LFM_EXPERIMENT_DELAY ("yield" or a number of nanoseconds, unset or
+ * 0: no delay), called between freeze and copy and between copy and forward.
+ * -DLFM_EXPERIMENT alone gives the real map with the delay hook (a control).
+ */
+#if defined(LFM_EXPERIMENT_NO_FREEZE) || defined(LFM_EXPERIMENT_FORWARD_FIRST) || \
+	defined(LFM_EXPERIMENT_READER_NO_FORWARD) || defined(LFM_EXPERIMENT_PLAIN_COPY)
+#define LFM_EXPERIMENT 1
+#endif
 #define LFM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define LFM_CACHELINE 64
 
@@ -206,6 +225,12 @@ LFM_HIDDEN void lfm_rcu_barrier(struct lfmap *m);
 /* ---- migration (migrate.c) ------------------------------------------------ */
 
 LFM_HIDDEN int lfm_evacuate(struct lfmap *m, struct lfm_table *t, uint64_t i, bool by_writer);
+#ifdef LFM_EXPERIMENT
+LFM_HIDDEN void lfm_exp_delay(void); /* experiment builds only (migrate.c) */
+#define LFM_EXP_DELAY() lfm_exp_delay()
+#else
+#define LFM_EXP_DELAY() ((void)0)
+#endif
 LFM_HIDDEN int lfm_migrate_work(struct lfmap *m, struct lfm_table *t, uint64_t budget,
 				bool by_writer);
 #define LFM_MAX_BUCKETS (UINT64_C(1) << 40)

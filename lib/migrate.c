@@ -33,6 +33,9 @@ static void freeze_chain(struct lfm_bucket *b)
 {
 	while (b != NULL) {
 		uint64_t c = lfm_fetch_or_acq_rel(&b->ctrl, LFM_C_FROZEN);
+#ifndef LFM_EXPERIMENT_NO_FREEZE
+		/* (Experiment NO_FREEZE skips this loop: pitfall "an update CASing
+		 * a value the evacuator already read", I4.) */
 		for (int s = 0; s < LFM_SLOTS; s++) {
 			lfm_word *vp = &b->slot[s].val;
 			uint64_t v = lfm_load_acquire(vp);
@@ -40,6 +43,7 @@ static void freeze_chain(struct lfm_bucket *b)
 			while (!(v & LFM_V_FROZEN) && !lfm_cas_acq_rel(vp, &v, v | LFM_V_FROZEN))
 				;
 		}
+#endif
 		b = lfm_ctrl_next(c);
 	}
 }
@@ -104,8 +108,15 @@ static int copy_entry(struct lfmap *m, struct lfm_table *u, uint64_t key, uint64
 			uint64_t cur = lfm_load_acquire(&sl->val);
 			if (!word && (cur & ~LFM_V_STATE) != 0 && !same_key(m, cur, node))
 				continue; /* a slot of another key with the same hash */
+#ifdef LFM_EXPERIMENT_PLAIN_COPY
+			/* Pitfall "a lagging helper writing into next with a plain
+			 * store" (I6): overwrites a newer user update in U. */
+			lfm_store_relaxed(&sl->val, val);
+			(void)cur;
+#else
 			if (cur == 0)
 				(void)lfm_cas_acq_rel(&sl->val, &cur, val);
+#endif
 			return 0; /* copied now, or before (I6) */
 		}
 		uint64_t c = lfm_load_acquire(&b->ctrl);
@@ -128,7 +139,12 @@ static int copy_chain(struct lfmap *m, struct lfm_table *u, struct lfm_bucket *b
 		for (int s = 0; s < LFM_SLOTS; s++) {
 			/* Frozen, hence immutable (I4). Acquire: the LIVE value was
 			 * stored by a release after the key claim (I3). */
+#ifdef LFM_EXPERIMENT_NO_FREEZE
+			/* Pitfall (I4): a plain load of a word users still CAS. */
+			uint64_t v = b->slot[s].val;
+#else
 			uint64_t v = lfm_load_acquire(&b->slot[s].val);
+#endif
 			if (!(v & LFM_V_LIVE))
 				continue; /* EMPTY or tombstone: nothing to move */
 			uint64_t k = lfm_load_relaxed(&b->slot[s].key);
@@ -151,19 +167,58 @@ int lfm_evacuate(struct lfmap *m, struct lfm_table *t, uint64_t i, bool by_write
 	if (lfm_load_acquire(&head->ctrl) & LFM_C_FORWARDED)
 		return 0;
 	freeze_chain(head);
+#ifdef LFM_EXPERIMENT_FORWARD_FIRST
+	/* Pitfall "publishing FORWARDED before the copy is complete" (I7):
+	 * users move to U and miss the entries not copied yet. */
+	uint64_t old = lfm_fetch_or_acq_rel(&head->ctrl, LFM_C_FORWARDED);
+	LFM_EXP_DELAY();
+	int r = copy_chain(m, u, head);
+	if (r < 0)
+		return r;
+#else
+	LFM_EXP_DELAY(); /* experiment builds: widen freeze -> copy */
 	int r = copy_chain(m, u, head);
 	if (r < 0)
 		return r; /* frozen but not forwarded: retried by the next helper */
+	LFM_EXP_DELAY(); /* experiment builds: widen copy -> forward */
 	/*
 	 * Step 3 (I7): only now may users write this bucket's keys into U. The
 	 * release orders our copies, and the copies we found done (observed by
 	 * acquire CAS failures), before any reader that sees FORWARDED.
 	 */
 	uint64_t old = lfm_fetch_or_acq_rel(&head->ctrl, LFM_C_FORWARDED);
+#endif
 	if (!(old & LFM_C_FORWARDED))
 		lfm_fetch_add_relaxed(by_writer ? &t->evac_writer : &t->evac_bg, 1);
 	return 0;
 }
+
+#ifdef LFM_EXPERIMENT
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Experiment builds only: LFM_EXPERIMENT_DELAY = "yield" or nanoseconds. */
+void lfm_exp_delay(void)
+{
+	static long mode = -2; /* -2 not read yet, -1 yield, 0 none, > 0 ns */
+	long md = __atomic_load_n(&mode, __ATOMIC_RELAXED);
+	if (md == -2) {
+		const char *e = getenv("LFM_EXPERIMENT_DELAY");
+		md = e == NULL ? 0 : strcmp(e, "yield") == 0 ? -1 : strtol(e, NULL, 10);
+		if (md < -1)
+			md = 0;
+		__atomic_store_n(&mode, md, __ATOMIC_RELAXED);
+	}
+	if (md == -1) {
+		sched_yield();
+	} else if (md > 0) {
+		struct timespec ts = {md / 1000000000L, md % 1000000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+#endif
 
 /* ---- step 4: finish ---------------------------------------------------------- */
 

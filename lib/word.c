@@ -242,10 +242,15 @@ int lfmap_word_get_rcu(struct lfmap *m, uint64_t key, uint64_t *val)
 	 * FORWARDED, next holds the bucket's keys and is itself not migrating
 	 * while we are in this read-side section (I8).
 	 */
+#ifndef LFM_EXPERIMENT_READER_NO_FORWARD
+	/* (Experiment READER_NO_FORWARD drops this check: pitfall "a reader
+	 * returning a frozen value without having seen the bucket not
+	 * FORWARDED", a stale read, I7.) */
 	if (LFM_UNLIKELY(lfm_load_acquire(&b->ctrl) & LFM_C_FORWARDED)) {
 		t = lfm_next_acquire(t);
 		b = &t->buckets[lfm_word_bhash(key, t->seed) & t->mask];
 	}
+#endif
 	do {
 		for (int s = 0; s < LFM_SLOTS; s++) {
 			/* relaxed: a key word never changes once set (I1); the
