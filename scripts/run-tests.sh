@@ -9,6 +9,8 @@
 #   asm-selftest asm           scripts/check-lookup-asm.sh (--self-test / real)
 #   symbols install            scripts/check-symbols.sh / check-install.sh
 #   examples                   every examples/*.c program (README examples, demo)
+#   tsan-blind                 TSan is not blind: the barrier-less NO_FREEZE
+#                              experiment build must produce TSan reports
 #   stress-release stress-tsan build/V/lfmap-stress (stress/): a few seconds
 #                              each with a couple of knob settings, checked
 #                              for linearizability (seed printed in the log;
@@ -40,10 +42,10 @@ for a in "$@"; do
 	case $a in
 	--no-build) build=0 ;;
 	check) suites+=(crit-release crit-debug mt-release mt-debug mt-tsan
-			examples stress-release stress-tsan asm-selftest asm symbols install) ;;
+			examples stress-release stress-tsan tsan-blind asm-selftest asm symbols install) ;;
 	stress) suites+=(stress-release stress-tsan) ;;
-	tsan) suites+=(mt-tsan) ;;
-	crit-release|crit-debug|mt-release|mt-debug|mt-tsan|examples|stress-release|stress-tsan|asm-selftest|asm|symbols|install)
+	tsan) suites+=(mt-tsan tsan-blind) ;;
+	crit-release|crit-debug|mt-release|mt-debug|mt-tsan|examples|stress-release|stress-tsan|tsan-blind|asm-selftest|asm|symbols|install)
 		suites+=("$a") ;;
 	-h|--help) sed -n '2,28p' "$0"; exit 0 ;;
 	*) echo "run-tests: unknown suite '$a'" >&2; exit 2 ;;
@@ -213,6 +215,29 @@ for s in "${suites[@]}"; do
 				grep -h '^lfmap-stress: seed\|^checked\|^run:\|^self-test:' "$LOGDIR/$s/run$i.log" |
 					sed 's/^/      /'
 			done
+		fi ;;
+	tsan-blind)
+		# The same stress run as stress-tsan, against a build whose
+		# evacuation copies with plain loads (-DLFM_EXPERIMENT_NO_FREEZE,
+		# scripts/experiments.sh): TSan must report races there, or the
+		# clean TSan runs of the real map prove nothing.
+		blind=build/exp/no-freeze/lfmap-stress-tsan
+		mkdir -p "$(dirname "$blind")" "$LOGDIR/tsan-blind"
+		if clang -std=c11 -D_GNU_SOURCE -Iinclude -Ilib -O1 -g -fsanitize=thread \
+			-DLFM_EXPERIMENT_NO_FREEZE lib/*.c stress/*.c -o "$blind" \
+			-lurcu-memb -lurcu-common -lpthread >"$LOGDIR/tsan-blind/build.log" 2>&1; then
+			blog=$LOGDIR/tsan-blind/run.log
+			env LFM_EXPERIMENT_DELAY=yield TSAN_OPTIONS="exitcode=66:halt_on_error=0" \
+				timeout -k 10 120 "$blind" -q -d 2 -t 4 -w 1 -r 1 -k 64 -H 100000 \
+				>"$blog" 2>&1
+			nrep=$(grep -c "WARNING: ThreadSanitizer" "$blog")
+			if [ "$nrep" -gt 0 ]; then
+				pass "tsan-blind (no-freeze build)" "($nrep TSan reports, as required)"
+			else
+				fail "tsan-blind (no-freeze build)" "(no TSan report: TSan is blind)" "$blog"
+			fi
+		else
+			fail "tsan-blind build" "" "$LOGDIR/tsan-blind/build.log"
 		fi ;;
 	asm-selftest)
 		run "check-lookup-asm --self-test" "$LOGDIR/checks/asm-selftest.log" \
