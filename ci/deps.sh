@@ -9,6 +9,11 @@ set -eu
 
 PKGS="liburcu-dev libcriterion-dev ninja-build clang valgrind pkg-config binutils
 gnuplot-nox gcc make libc6-dev libclang-rt-14-dev"
+# Feature areas list their extra Debian packages in ci/deps.d/*.txt (one or
+# more names per line, '#' comments).
+for f in "$(dirname "$0")"/deps.d/*.txt; do
+	[ -f "$f" ] && PKGS="$PKGS $(sed 's/#.*//' "$f" | tr '\n' ' ')"
+done
 TOOLS="gcc clang ninja pkg-config make nm objdump readelf ar valgrind timeout"
 
 missing=

@@ -18,6 +18,9 @@
 #                              adds arguments to every run)
 #   stress                     stress-release + stress-tsan
 #   check                      all of the above
+#   extra                      every scripts/checks.d/*.sh (one check each:
+#                              exit 0 = pass); feature areas (daemon, fuzz,
+#                              model, memcheck ...) add their checks there
 #   tsan                       mt-tsan
 # Unless --no-build is given, the variants the suites need are built first
 # (ninja -k 0, so one broken file does not hide the others); the build counts
@@ -42,12 +45,12 @@ for a in "$@"; do
 	case $a in
 	--no-build) build=0 ;;
 	check) suites+=(crit-release crit-debug mt-release mt-debug mt-tsan
-			examples stress-release stress-tsan tsan-blind asm-selftest asm symbols install) ;;
+			examples stress-release stress-tsan tsan-blind asm-selftest asm symbols install extra) ;;
 	stress) suites+=(stress-release stress-tsan) ;;
 	tsan) suites+=(mt-tsan tsan-blind) ;;
-	crit-release|crit-debug|mt-release|mt-debug|mt-tsan|examples|stress-release|stress-tsan|tsan-blind|asm-selftest|asm|symbols|install)
+	crit-release|crit-debug|mt-release|mt-debug|mt-tsan|examples|stress-release|stress-tsan|tsan-blind|asm-selftest|asm|symbols|install|extra)
 		suites+=("$a") ;;
-	-h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,31p' "$0"; exit 0 ;;
 	*) echo "run-tests: unknown suite '$a'" >&2; exit 2 ;;
 	esac
 done
@@ -143,7 +146,7 @@ if [ $build -eq 1 ]; then
 	targets=()
 	for s in "${suites[@]}"; do
 		case $s in
-		crit-release|mt-release|examples|stress-release|asm|symbols|install) targets+=(release) ;;
+		crit-release|mt-release|examples|stress-release|asm|symbols|install|extra) targets+=(release) ;;
 		crit-debug|mt-debug) targets+=(debug) ;;
 		mt-tsan|stress-tsan) targets+=(tsan) ;;
 		esac
@@ -248,6 +251,19 @@ for s in "${suites[@]}"; do
 		run "check-symbols" "$LOGDIR/checks/symbols.log" bash scripts/check-symbols.sh ;;
 	install)
 		run "check-install" "$LOGDIR/checks/install.log" bash scripts/check-install.sh ;;
+	extra)
+		# LFMAP_CHECKS="a b" runs only scripts/checks.d/{a,b}.sh.
+		for f in scripts/checks.d/*.sh; do
+			[ -f "$f" ] || continue
+			n=$(basename "$f" .sh)
+			if [ -n "${LFMAP_CHECKS:-}" ] && ! [[ " $LFMAP_CHECKS " == *" $n "* ]]; then
+				continue
+			fi
+			run "checks.d/$n" "$LOGDIR/extra/$n.log" \
+				timeout -k 10 "${LFMAP_EXTRA_TIMEOUT:-900}" bash "$f"
+			# A check may print summary lines starting with "summary:".
+			grep -h '^summary:' "$LOGDIR/extra/$n.log" | sed 's/^/      /'
+		done ;;
 	esac
 done
 
