@@ -4,11 +4,13 @@
 #   make / make all   release library: build/release/liblfmap.{a,so*}
 #   make release      everything of the release variant (tests, mt, demo)
 #   make debug        ASan+UBSan variant (build/debug)
-#   make tsan         TSan variant (build/tsan) + run every build/tsan/mt/*
+#   make tsan         TSan variant: mt tests, every stress knob set, the
+#                     not-blind check, the stalled-thread test
 #   make check        ci/deps.sh, build all variants, run every test and check
 #   make demo         build and run build/release/demo
-#   make experiments  barrier-removal experiments (scripts/experiments.sh,
-#                     not part of check) -> bench/results/barrier-experiments.md
+#   make experiment   race-reproduction experiments (scripts/experiments.sh;
+#                     LONG=1 for long runs) -> stress/results/experiment.*
+#   make soak         SOAK_MINUTES=N of stress, TSan and stall runs (scripts/soak.sh)
 #   make install      PREFIX=/usr/local LIBDIR=$(PREFIX)/lib DESTDIR=
 #   make uninstall    the reverse
 #   make compdb       compile_commands.json (release + debug + tsan)
@@ -32,7 +34,7 @@ REL = build/release
 # run; build.ninja also regenerates them itself when a directory changes.
 N = sh scripts/gen-ninja.sh && $(NINJA) $(NINJAFLAGS)
 
-.PHONY: all release debug tsan check demo experiments install uninstall compdb clean
+.PHONY: all release debug tsan check demo experiment experiments soak install uninstall compdb clean
 
 all:
 	$(N) release-lib
@@ -44,7 +46,7 @@ debug:
 	$(N) debug
 
 tsan:
-	bash scripts/run-tests.sh tsan
+	LFMAP_STRESS_FULL=1 bash scripts/run-tests.sh tsan
 
 check:
 	sh ci/deps.sh
@@ -59,8 +61,13 @@ demo:
 pc_libdir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 pc_includedir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 
-experiments:
+# Race-reproduction experiments (docs/EXPERIMENTS.md): LONG=1 for long runs.
+experiment experiments:
 	bash scripts/experiments.sh
+
+# Long soak outside CI: SOAK_MINUTES=30 make soak
+soak:
+	bash scripts/soak.sh
 
 install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(pc_libdir)|' \

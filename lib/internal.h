@@ -28,23 +28,47 @@
 #define LFM_HIDDEN __attribute__((visibility("hidden")))
 
 /*
- * Experiment builds only (scripts/experiments.sh, issue 3): each
- * -DLFM_EXPERIMENT_<NAME> removes ONE part of the evacuation barrier
- * (docs/DESIGN.md section 5) so the stress harness can show the anomaly it
- * prevents. Never defined by the ninja build or the Makefile install targets.
- *   NO_FREEZE          value words are not frozen, copies use plain loads (I4)
- *   FORWARD_FIRST      FORWARDED is set before the copy (I7)
- *   READER_NO_FORWARD  get/iteration never consult FORWARDED (I7, readers)
- *   PLAIN_COPY         a copy stores into U instead of CAS from EMPTY (I6)
- * Any of them also compiles in lfm_exp_delay(), driven by the environment
- * variable LFM_EXPERIMENT_DELAY ("yield" or a number of nanoseconds, unset or
- * 0: no delay), called between freeze and copy and between copy and forward.
- * -DLFM_EXPERIMENT alone gives the real map with the delay hook (a control).
+ * Experiment builds only (scripts/experiments.sh, `make experiment`, issue 3):
+ * each -DLFM_EXPERIMENT_<NAME> removes ONE part of the evacuation barrier
+ * (docs/DESIGN.md section 5, docs/EXPERIMENTS.md) so the stress harness can
+ * show the anomaly it prevents. Never defined by the ninja build or the
+ * install targets; scripts/check-symbols.sh checks the release library has
+ * no lfm_exp_ symbol.
+ *   NOFREEZE        nothing is frozen (neither control nor value words) and
+ *                   the copy reads with plain loads (I4, I5)
+ *   HEAD_ONLY       value words are frozen, but of the control words only
+ *                   the head's: an append to the chain's last overflow
+ *                   bucket during the copy is lost (I5)
+ *   EARLY_FORWARD   FORWARDED is set right after freezing, before the copy
+ *                   (the order of the seed article's try_evacuate) (I7)
+ *   NO_RECHECK      readers (word get, node lookup, iteration) never look at
+ *                   FORWARDED, so they return frozen values or "absent"
+ *                   without having seen the bucket not forwarded (I7)
+ *   LAGGING_HELPER  a copy stores into U with a plain store instead of a CAS
+ *                   from EMPTY, so a late helper undoes user writes (I6)
+ * Any of them, or -DLFM_EXPERIMENT alone (the real map: a control, and the
+ * build of the stalled-thread test), compiles in lfm_exp_point(), called at
+ * the racy points below. By default it delays as the environment variable
+ * LFM_EXPERIMENT_DELAY says ("yield" or nanoseconds; unset or 0: none) at
+ * LFM_EXP_BEFORE_COPY, LFM_EXP_BEFORE_FORWARD and LFM_EXP_BEFORE_APPEND; a test may install
+ * lfm_exp_hook to act at any point (tests/stall/stall.c parks a thread).
  */
-#if defined(LFM_EXPERIMENT_NO_FREEZE) || defined(LFM_EXPERIMENT_FORWARD_FIRST) || \
-	defined(LFM_EXPERIMENT_READER_NO_FORWARD) || defined(LFM_EXPERIMENT_PLAIN_COPY)
+#if defined(LFM_EXPERIMENT_NOFREEZE) || defined(LFM_EXPERIMENT_HEAD_ONLY) || \
+	defined(LFM_EXPERIMENT_EARLY_FORWARD) || defined(LFM_EXPERIMENT_NO_RECHECK) || \
+	defined(LFM_EXPERIMENT_LAGGING_HELPER)
+#ifndef LFM_EXPERIMENT
 #define LFM_EXPERIMENT 1
 #endif
+#endif
+enum lfm_exp_point {
+	LFM_EXP_FROZE_HEAD,     /* freeze_chain: the head bucket is frozen, the rest not yet */
+	LFM_EXP_BEFORE_COPY,    /* lfm_evacuate: chain frozen, nothing copied */
+	LFM_EXP_BEFORE_FORWARD, /* lfm_evacuate: chain copied, head not FORWARDED */
+	LFM_EXP_COPY_SLOT,      /* copy_entry: slot in U found, value not yet written */
+	LFM_EXP_READER_HOP,     /* word get: saw FORWARDED, about to scan next */
+	LFM_EXP_BEFORE_APPEND,  /* word/node update: chain walked, about to append */
+	LFM_EXP_NPOINTS
+};
 #define LFM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define LFM_CACHELINE 64
 
@@ -226,10 +250,13 @@ LFM_HIDDEN void lfm_rcu_barrier(struct lfmap *m);
 
 LFM_HIDDEN int lfm_evacuate(struct lfmap *m, struct lfm_table *t, uint64_t i, bool by_writer);
 #ifdef LFM_EXPERIMENT
-LFM_HIDDEN void lfm_exp_delay(void); /* experiment builds only (migrate.c) */
-#define LFM_EXP_DELAY() lfm_exp_delay()
+/* Experiment builds only (migrate.c): the hook called at each point; NULL
+ * means the default delay. Set it before any map exists. */
+extern void (*lfm_exp_hook)(int point);
+LFM_HIDDEN void lfm_exp_point(int point);
+#define LFM_EXP_POINT(p) lfm_exp_point(p)
 #else
-#define LFM_EXP_DELAY() ((void)0)
+#define LFM_EXP_POINT(p) ((void)0)
 #endif
 LFM_HIDDEN int lfm_migrate_work(struct lfmap *m, struct lfm_table *t, uint64_t budget,
 				bool by_writer);

@@ -121,7 +121,7 @@ static int iterate(struct emit_ctx *e)
 		struct lfm_bucket *head = &t->buckets[i];
 		e->nseen = 0;
 		e->filter = false;
-#ifdef LFM_EXPERIMENT_READER_NO_FORWARD
+#ifdef LFM_EXPERIMENT_NO_RECHECK
 		if (true) { /* pitfall (I7): stay in T, miss updates made in U */
 #else
 		if (!(lfm_load_acquire(&head->ctrl) & LFM_C_FORWARDED)) {

@@ -31,11 +31,24 @@
  */
 static void freeze_chain(struct lfm_bucket *b)
 {
+	bool head = true;
 	while (b != NULL) {
+#if defined(LFM_EXPERIMENT_NOFREEZE)
+		/* (Experiment NOFREEZE: nothing is frozen; pitfalls "an update
+		 * CASing a value the evacuator already read" (I4) and "an append
+		 * behind the evacuator" (I5).) */
+		uint64_t c = lfm_load_acquire(&b->ctrl);
+		(void)head;
+		b = lfm_ctrl_next(c);
+		continue;
+#elif defined(LFM_EXPERIMENT_HEAD_ONLY)
+		/* (Experiment HEAD_ONLY: only the head's control word is frozen,
+		 * so the chain's tail still takes appends (I5).) */
+		uint64_t c = head ? lfm_fetch_or_acq_rel(&b->ctrl, LFM_C_FROZEN)
+				  : lfm_load_acquire(&b->ctrl);
+#else
 		uint64_t c = lfm_fetch_or_acq_rel(&b->ctrl, LFM_C_FROZEN);
-#ifndef LFM_EXPERIMENT_NO_FREEZE
-		/* (Experiment NO_FREEZE skips this loop: pitfall "an update CASing
-		 * a value the evacuator already read", I4.) */
+#endif
 		for (int s = 0; s < LFM_SLOTS; s++) {
 			lfm_word *vp = &b->slot[s].val;
 			uint64_t v = lfm_load_acquire(vp);
@@ -43,7 +56,9 @@ static void freeze_chain(struct lfm_bucket *b)
 			while (!(v & LFM_V_FROZEN) && !lfm_cas_acq_rel(vp, &v, v | LFM_V_FROZEN))
 				;
 		}
-#endif
+		if (head)
+			LFM_EXP_POINT(LFM_EXP_FROZE_HEAD);
+		head = false;
 		b = lfm_ctrl_next(c);
 	}
 }
@@ -108,7 +123,8 @@ static int copy_entry(struct lfmap *m, struct lfm_table *u, uint64_t key, uint64
 			uint64_t cur = lfm_load_acquire(&sl->val);
 			if (!word && (cur & ~LFM_V_STATE) != 0 && !same_key(m, cur, node))
 				continue; /* a slot of another key with the same hash */
-#ifdef LFM_EXPERIMENT_PLAIN_COPY
+			LFM_EXP_POINT(LFM_EXP_COPY_SLOT);
+#ifdef LFM_EXPERIMENT_LAGGING_HELPER
 			/* Pitfall "a lagging helper writing into next with a plain
 			 * store" (I6): overwrites a newer user update in U. */
 			lfm_store_relaxed(&sl->val, val);
@@ -139,7 +155,7 @@ static int copy_chain(struct lfmap *m, struct lfm_table *u, struct lfm_bucket *b
 		for (int s = 0; s < LFM_SLOTS; s++) {
 			/* Frozen, hence immutable (I4). Acquire: the LIVE value was
 			 * stored by a release after the key claim (I3). */
-#ifdef LFM_EXPERIMENT_NO_FREEZE
+#ifdef LFM_EXPERIMENT_NOFREEZE
 			/* Pitfall (I4): a plain load of a word users still CAS. */
 			uint64_t v = b->slot[s].val;
 #else
@@ -167,20 +183,20 @@ int lfm_evacuate(struct lfmap *m, struct lfm_table *t, uint64_t i, bool by_write
 	if (lfm_load_acquire(&head->ctrl) & LFM_C_FORWARDED)
 		return 0;
 	freeze_chain(head);
-#ifdef LFM_EXPERIMENT_FORWARD_FIRST
+#ifdef LFM_EXPERIMENT_EARLY_FORWARD
 	/* Pitfall "publishing FORWARDED before the copy is complete" (I7):
 	 * users move to U and miss the entries not copied yet. */
 	uint64_t old = lfm_fetch_or_acq_rel(&head->ctrl, LFM_C_FORWARDED);
-	LFM_EXP_DELAY();
+	LFM_EXP_POINT(LFM_EXP_BEFORE_COPY);
 	int r = copy_chain(m, u, head);
 	if (r < 0)
 		return r;
 #else
-	LFM_EXP_DELAY(); /* experiment builds: widen freeze -> copy */
+	LFM_EXP_POINT(LFM_EXP_BEFORE_COPY); /* experiment builds: widen freeze -> copy */
 	int r = copy_chain(m, u, head);
 	if (r < 0)
 		return r; /* frozen but not forwarded: retried by the next helper */
-	LFM_EXP_DELAY(); /* experiment builds: widen copy -> forward */
+	LFM_EXP_POINT(LFM_EXP_BEFORE_FORWARD); /* experiment builds: widen copy -> forward */
 	/*
 	 * Step 3 (I7): only now may users write this bucket's keys into U. The
 	 * release orders our copies, and the copies we found done (observed by
@@ -199,8 +215,10 @@ int lfm_evacuate(struct lfmap *m, struct lfm_table *t, uint64_t i, bool by_write
 #include <string.h>
 #include <time.h>
 
+void (*lfm_exp_hook)(int point);
+
 /* Experiment builds only: LFM_EXPERIMENT_DELAY = "yield" or nanoseconds. */
-void lfm_exp_delay(void)
+static void exp_delay(void)
 {
 	static long mode = -2; /* -2 not read yet, -1 yield, 0 none, > 0 ns */
 	long md = __atomic_load_n(&mode, __ATOMIC_RELAXED);
@@ -217,6 +235,16 @@ void lfm_exp_delay(void)
 		struct timespec ts = {md / 1000000000L, md % 1000000000L};
 		nanosleep(&ts, NULL);
 	}
+}
+
+void lfm_exp_point(int point)
+{
+	void (*h)(int) = __atomic_load_n(&lfm_exp_hook, __ATOMIC_ACQUIRE);
+	if (h != NULL)
+		h(point);
+	else if (point == LFM_EXP_BEFORE_COPY || point == LFM_EXP_BEFORE_FORWARD ||
+		 point == LFM_EXP_BEFORE_APPEND)
+		exp_delay();
 }
 #endif
 

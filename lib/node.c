@@ -189,6 +189,7 @@ static int node_rmw(struct lfmap *m, struct node_req *r)
 			if (!node_decide(r, NULL, h, &nv))
 				return r->ret;
 			/* One CAS appends the bucket and publishes the entry. */
+			LFM_EXP_POINT(LFM_EXP_BEFORE_APPEND);
 			int a = lfm_chain_append(m, t, b, &c, h, nv);
 			if (a == 1) {
 				lfm_account(m, 0, nv);
@@ -217,13 +218,16 @@ struct lfmap_node *lfm_node_lookup(struct lfmap *m, const void *key)
 	uint64_t h = node_hash(m, t, key);
 	struct lfm_bucket *b = &t->buckets[lfm_node_bhash(h) & t->mask];
 
-	/* I7: seen not FORWARDED before the scan, or go to next (I8: once). */
+	/* I7: seen not FORWARDED before the scan, or go to next (I8: once).
+	 * (Experiment NO_RECHECK drops the check, as in the word map.) */
+#ifndef LFM_EXPERIMENT_NO_RECHECK
 	if (LFM_UNLIKELY(lfm_load_acquire(&b->ctrl) & LFM_C_FORWARDED)) {
 		struct lfm_table *u = lfm_next_acquire(t);
 		if (u->seed != t->seed)
 			h = node_hash(m, u, key);
 		b = &u->buckets[lfm_node_bhash(h) & u->mask];
 	}
+#endif
 	do {
 		for (int s = 0; s < LFM_SLOTS; s++) {
 			/* relaxed key: immutable once set (I1). */

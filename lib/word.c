@@ -201,6 +201,7 @@ static int word_rmw(struct lfmap *m, struct word_req *r)
 			if (!word_decide(r, 0, &nv))
 				return r->ret;
 			/* One CAS appends the bucket and publishes the entry. */
+			LFM_EXP_POINT(LFM_EXP_BEFORE_APPEND);
 			int a = lfm_chain_append(m, t, b, &c, r->key, nv);
 			if (a == 1) {
 				lfm_account(m, 0, nv);
@@ -242,13 +243,14 @@ int lfmap_word_get_rcu(struct lfmap *m, uint64_t key, uint64_t *val)
 	 * FORWARDED, next holds the bucket's keys and is itself not migrating
 	 * while we are in this read-side section (I8).
 	 */
-#ifndef LFM_EXPERIMENT_READER_NO_FORWARD
-	/* (Experiment READER_NO_FORWARD drops this check: pitfall "a reader
+#ifndef LFM_EXPERIMENT_NO_RECHECK
+	/* (Experiment NO_RECHECK drops this check: pitfall "a reader
 	 * returning a frozen value without having seen the bucket not
 	 * FORWARDED", a stale read, I7.) */
 	if (LFM_UNLIKELY(lfm_load_acquire(&b->ctrl) & LFM_C_FORWARDED)) {
 		t = lfm_next_acquire(t);
 		b = &t->buckets[lfm_word_bhash(key, t->seed) & t->mask];
+		LFM_EXP_POINT(LFM_EXP_READER_HOP);
 	}
 #endif
 	do {

@@ -18,10 +18,17 @@
 #                              adds arguments to every run)
 #   stress                     stress-release + stress-tsan
 #   check                      all of the above
+#   stall                      tests/stall/stall.c (stalled evacuator, I8
+#                              one hop) built with -DLFM_EXPERIMENT, gcc -O2
+#                              and TSan
+#   experiment-smoke           SMOKE=1 scripts/experiments.sh: the real map
+#                              shows no anomaly, at least two barrier-less
+#                              variants do
 #   extra                      every scripts/checks.d/*.sh (one check each:
 #                              exit 0 = pass); feature areas (daemon, fuzz,
 #                              model, memcheck ...) add their checks there
-#   tsan                       mt-tsan
+#   tsan                       mt-tsan stress-tsan tsan-blind stall (make tsan
+#                              sets LFMAP_STRESS_FULL=1: every stress knob set)
 # Unless --no-build is given, the variants the suites need are built first
 # (ninja -k 0, so one broken file does not hide the others); the build counts
 # as one check. Binaries that should exist but do not count as failures.
@@ -45,12 +52,12 @@ for a in "$@"; do
 	case $a in
 	--no-build) build=0 ;;
 	check) suites+=(crit-release crit-debug mt-release mt-debug mt-tsan
-			examples stress-release stress-tsan tsan-blind asm-selftest asm symbols install extra) ;;
+			examples stress-release stress-tsan tsan-blind stall experiment-smoke asm-selftest asm symbols install extra) ;;
 	stress) suites+=(stress-release stress-tsan) ;;
-	tsan) suites+=(mt-tsan tsan-blind) ;;
-	crit-release|crit-debug|mt-release|mt-debug|mt-tsan|examples|stress-release|stress-tsan|tsan-blind|asm-selftest|asm|symbols|install|extra)
+	tsan) suites+=(mt-tsan stress-tsan tsan-blind stall) ;;
+	crit-release|crit-debug|mt-release|mt-debug|mt-tsan|examples|stress-release|stress-tsan|tsan-blind|stall|experiment-smoke|asm-selftest|asm|symbols|install|extra)
 		suites+=("$a") ;;
-	-h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,40p' "$0"; exit 0 ;;
 	*) echo "run-tests: unknown suite '$a'" >&2; exit 2 ;;
 	esac
 done
@@ -208,6 +215,16 @@ for s in "${suites[@]}"; do
 			# The -F run is the checker's self-test on a real history
 			# (injected stale reads must be found; exits 0 if they are).
 			knobset=("-d 3 -w 1 -r 5" "-d 3 -w 1 -r 2 -b -z 80 -k 64 -m write -i 2000")
+			# make tsan (LFMAP_STRESS_FULL=1): every mix and knob
+			# setting, migration forced in every phase.
+			if [ "${LFMAP_STRESS_FULL:-0}" = 1 ]; then
+				knobset+=("-d 2 -w 1 -r 1 -k 64 -m read"
+					"-d 2 -w 1 -r 1 -k 16 -m write -b"
+					"-d 2 -w 4 -r 1 -k 1024 -G 100 -m write"
+					"-d 2 -w 1 -r 1 -k 1024 -G 100 -A -m mixed -i 500"
+					"-d 2 -w 1 -r 0 -k 4096 -m write"
+					"-d 2 -w 2 -r 3 -b -z 90 -k 256 -m mixed")
+			fi
 			[ $v = release ] && knobset+=("-d 1 -F -q")
 			for knobs in "${knobset[@]}"; do
 				i=$((i + 1))
@@ -221,13 +238,13 @@ for s in "${suites[@]}"; do
 		fi ;;
 	tsan-blind)
 		# The same stress run as stress-tsan, against a build whose
-		# evacuation copies with plain loads (-DLFM_EXPERIMENT_NO_FREEZE,
+		# evacuation copies with plain loads (-DLFM_EXPERIMENT_NOFREEZE,
 		# scripts/experiments.sh): TSan must report races there, or the
 		# clean TSan runs of the real map prove nothing.
 		blind=build/exp/no-freeze/lfmap-stress-tsan
 		mkdir -p "$(dirname "$blind")" "$LOGDIR/tsan-blind"
 		if clang -std=c11 -D_GNU_SOURCE -Iinclude -Ilib -O1 -g -fsanitize=thread \
-			-DLFM_EXPERIMENT_NO_FREEZE lib/*.c stress/*.c -o "$blind" \
+			-DLFM_EXPERIMENT_NOFREEZE lib/*.c stress/*.c -o "$blind" \
 			-lurcu-memb -lurcu-common -lpthread >"$LOGDIR/tsan-blind/build.log" 2>&1; then
 			blog=$LOGDIR/tsan-blind/run.log
 			env LFM_EXPERIMENT_DELAY=yield TSAN_OPTIONS="exitcode=66:halt_on_error=0" \
@@ -242,6 +259,32 @@ for s in "${suites[@]}"; do
 		else
 			fail "tsan-blind build" "" "$LOGDIR/tsan-blind/build.log"
 		fi ;;
+	experiment-smoke)
+		run "experiment smoke (SMOKE=1 scripts/experiments.sh)" "$LOGDIR/experiment-smoke.log" \
+			env SMOKE=1 bash scripts/experiments.sh
+		grep -h '^| \|^PASS\|^FAIL' "$LOGDIR/experiment-smoke.log" | sed 's/^/      /' ;;
+	stall)
+		# Built directly: the hook exists only with -DLFM_EXPERIMENT.
+		mkdir -p build/exp/stall "$LOGDIR/stall"
+		urcu=$(pkg-config --libs liburcu-memb 2>/dev/null || echo "-lurcu-memb -lurcu-common")
+		for cc in gcc tsan; do
+			if [ $cc = gcc ]; then
+				cmd=(gcc -O2)
+				runenv=()
+			else
+				cmd=(clang -O1 -fsanitize=thread -fno-omit-frame-pointer)
+				tsan_env
+			fi
+			b=build/exp/stall/stall-$cc
+			# shellcheck disable=SC2086
+			if "${cmd[@]}" -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Iinclude -Ilib \
+				-DLFM_EXPERIMENT lib/*.c tests/mt/harness.c tests/stall/stall.c \
+				-o "$b" $urcu -lpthread >"$LOGDIR/stall/build-$cc.log" 2>&1; then
+				run "stall ($cc)" "$LOGDIR/stall/$cc.log" timeout -k 10 "$MT_TIMEOUT" "$b"
+			else
+				fail "stall build ($cc)" "" "$LOGDIR/stall/build-$cc.log"
+			fi
+		done ;;
 	asm-selftest)
 		run "check-lookup-asm --self-test" "$LOGDIR/checks/asm-selftest.log" \
 			bash scripts/check-lookup-asm.sh --self-test ;;

@@ -148,6 +148,11 @@ static void report(struct ctx *c, enum chk_class cls, uint64_t key, const struct
 		   const char *why)
 {
 	c->res->count[cls]++;
+	if (cls != CHK_UNDECIDED) {
+		uint64_t t = o && !o->is_final ? o->src->res : CHK_AT_END;
+		if (t < c->res->first_bad_res)
+			c->res->first_bad_res = t;
+	}
 	if (!c->opt->log || c->reported >= c->max_report)
 		return;
 	c->reported++;
@@ -616,6 +621,7 @@ long chk_check(const struct hist_op *ops, size_t n, const struct chk_options *op
 	if (!opt)
 		opt = &defopt;
 	memset(res, 0, sizeof *res);
+	res->first_bad_res = CHK_NONE;
 	struct ctx c = { .opt = opt, .res = res };
 	c.max_report = opt->max_report ? opt->max_report : 20;
 

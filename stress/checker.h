@@ -40,7 +40,14 @@ struct chk_result {
 	uint64_t keys_bad;           /* keys with at least one violation */
 	uint64_t search_steps;       /* total search steps */
 	uint64_t branch_states;      /* memoised branch states */
+	/* earliest response time (ns, the ops' clock) of an op found violating;
+	 * CHK_AT_END if only the final contents violate; CHK_NONE if nothing
+	 * does. "Operations until the first anomaly" = ops that responded by
+	 * then (lfmap-stress prints it). */
+	uint64_t first_bad_res;
 };
+#define CHK_NONE UINT64_MAX
+#define CHK_AT_END (UINT64_MAX - 1)
 
 struct chk_options {
 	/* final contents after quiescence (e.g. from lfmap_word_foreach), or

@@ -4,7 +4,8 @@
  *
  *   lfmap-stress [-t threads] [-d seconds] [-n ops/thread] [-k keys]
  *                [-z hot%] [-w max_work] [-r resize_ms] [-b] [-i iter_every]
- *                [-m mixed|write|read] [-H max_hist/thread] [-s seed] [-q] [-F]
+ *                [-m mixed|write|read] [-H max_hist/thread] [-G grow_pct] [-A]
+ *                [-s seed] [-q] [-F]
  *
  * Exit status: 0 no violation, 1 violation(s), 2 usage/setup error.
  * With -F (checker self-test on a real history), 0 means every injected
@@ -55,6 +56,8 @@ static unsigned hot_pct;        /* % of ops on the hottest 1/16 of the keys */
 static unsigned max_work = 1;
 static unsigned resize_ms = 5;  /* 0: no resizer thread */
 static bool no_background;
+static unsigned grow_pct = 75;  /* -G: lfmap_config.grow_pct */
+static bool no_auto_grow;       /* -A: LFMAP_F_NO_AUTO_GROW (long chains) */
 static unsigned iter_every = 20000; /* mean ops between iterations, 0 = never */
 static const char *mix_name = "mixed";
 static size_t max_hist; /* per thread; 0: 8M ops / threads (at least 100k) */
@@ -439,7 +442,7 @@ static void usage(FILE *f)
 		"usage: lfmap-stress [-t threads] [-d seconds] [-n ops/thread] [-k keys]\n"
 		"                    [-z hot%%] [-w max_work] [-r resize_ms] [-b]\n"
 		"                    [-i iter_every] [-m mixed|write|read] [-H hist/thread]\n"
-		"                    [-s seed] [-q] [-F]\n");
+		"                    [-G grow_pct] [-A] [-s seed] [-q] [-F]\n");
 }
 
 int main(int argc, char **argv)
@@ -448,7 +451,7 @@ int main(int argc, char **argv)
 	nthreads = 4 * (unsigned)(ncpu > 0 ? ncpu : 1);
 	seed = now_ns() ^ ((uint64_t)getpid() << 32);
 	int c;
-	while ((c = getopt(argc, argv, "t:d:n:k:z:w:r:bi:m:H:s:qFh")) != -1) {
+	while ((c = getopt(argc, argv, "t:d:n:k:z:w:r:bi:m:H:G:As:qFh")) != -1) {
 		switch (c) {
 		case 't': nthreads = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'd': duration = strtod(optarg, NULL); break;
@@ -458,6 +461,8 @@ int main(int argc, char **argv)
 		case 'w': max_work = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'r': resize_ms = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'b': no_background = true; break;
+		case 'G': grow_pct = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'A': no_auto_grow = true; break;
 		case 'i': iter_every = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'm': mix_name = optarg; break;
 		case 'H': max_hist = (size_t)strtoull(optarg, NULL, 0); break;
@@ -479,21 +484,22 @@ int main(int argc, char **argv)
 			max_hist = (size_t)nkeys + 16;
 	}
 	if (!mix || nthreads < 1 || nthreads > 4096 || nkeys < 1 || hot_pct > 100 ||
-	    max_work < 1 || max_hist < (size_t)nkeys + 16 || optind != argc) {
+	    max_work < 1 || grow_pct < 21 || grow_pct > 100 || max_hist < (size_t)nkeys + 16 || optind != argc) {
 		usage(stderr);
 		return 2;
 	}
 
 	printf("lfmap-stress: seed %" PRIu64 " threads %u duration %.1fs ops/thread %" PRIu64
 	       " keys %" PRIu64 " hot %u%% max_work %u resize_ms %u background %s iter_every %u"
-	       " mix %s hist/thread %zu%s\n",
+	       " mix %s hist/thread %zu grow_pct %u%s%s\n",
 	       seed, nthreads, duration, ops_per_thread, nkeys, hot_pct, max_work, resize_ms,
-	       no_background ? "off" : "on", iter_every, mix->name, max_hist,
-	       ST_TSAN ? " (tsan)" : "");
+	       no_background ? "off" : "on", iter_every, mix->name, max_hist, grow_pct,
+	       no_auto_grow ? " no-auto-grow" : "", ST_TSAN ? " (tsan)" : "");
 	printf("replay: %s -t %u -d %g -n %" PRIu64 " -k %" PRIu64 " -z %u -w %u -r %u%s -i %u"
-	       " -m %s -H %zu -s %" PRIu64 "\n",
+	       " -m %s -H %zu -G %u%s -s %" PRIu64 "\n",
 	       argv[0], nthreads, duration, ops_per_thread, nkeys, hot_pct, max_work, resize_ms,
-	       no_background ? " -b" : "", iter_every, mix->name, max_hist, seed);
+	       no_background ? " -b" : "", iter_every, mix->name, max_hist, grow_pct,
+	       no_auto_grow ? " -A" : "", seed);
 	fflush(stdout);
 
 	urcu_memb_register_thread();
@@ -501,7 +507,11 @@ int main(int argc, char **argv)
 	lfmap_config_init(&cfg);
 	cfg.size_hint = 0;
 	cfg.max_work = max_work;
-	cfg.flags = LFMAP_F_FIXED_SEED | (no_background ? LFMAP_F_NO_BACKGROUND : 0);
+	cfg.grow_pct = grow_pct;
+	if (grow_pct != 75) /* else the default shrink_pct */
+		cfg.shrink_pct = grow_pct / 8;
+	cfg.flags = LFMAP_F_FIXED_SEED | (no_background ? LFMAP_F_NO_BACKGROUND : 0) |
+		    (no_auto_grow ? LFMAP_F_NO_AUTO_GROW : 0);
 	cfg.seed = seed;
 	map = lfmap_word_create(&cfg);
 	if (!map) {
@@ -623,6 +633,37 @@ int main(int argc, char **argv)
 	       chk_violations(&res), res.keys_bad);
 	if (v > 0)
 		bad = 1;
+	/* One machine-readable line for scripts/experiments.sh. The count
+	 * mismatch of the end-state check above is a duplicate key when the
+	 * counts exceed the entries iteration found, else an end-state error.
+	 * ops_to_first: ops that had responded when the first violating op
+	 * responded (all ops if only the end state is wrong; - if none). */
+	{
+		uint64_t dup = res.count[CHK_DUPLICATE], endst = res.count[CHK_END_STATE];
+		if (crc || exact != fin.n || approx != fin.n) {
+			if (crc == 0 && (exact > fin.n || approx > fin.n))
+				dup++;
+			else
+				endst++;
+		}
+		char first[32] = "-";
+		if (res.first_bad_res != CHK_NONE || dup > res.count[CHK_DUPLICATE] ||
+		    endst > res.count[CHK_END_STATE]) {
+			size_t before = 0;
+			for (size_t i = 0; i < total; i++)
+				if (all[i].res <= res.first_bad_res)
+					before++;
+			snprintf(first, sizeof first, "%zu", before);
+		}
+		printf("result: ops %zu lost_insert %" PRIu64 " lost_update %" PRIu64
+		       " resurrected %" PRIu64 " stale_read %" PRIu64 " duplicate %" PRIu64
+		       " end_state %" PRIu64 " phantom %" PRIu64 " bad_response %" PRIu64
+		       " nonlinearizable %" PRIu64 " unexpected_rc %" PRIu64 " ops_to_first %s\n",
+		       total, res.count[CHK_LOST_INSERT], res.count[CHK_LOST_UPDATE],
+		       res.count[CHK_RESURRECTED], res.count[CHK_STALE_READ], dup, endst,
+		       res.count[CHK_PHANTOM], res.count[CHK_BAD_RESPONSE],
+		       res.count[CHK_NONLINEARIZABLE], unexpected, first);
+	}
 	if (self_test) {
 		uint64_t found = res.count[CHK_STALE_READ] + res.count[CHK_RESURRECTED];
 		printf("self-test: %zu violations injected, %" PRIu64 " stale reads + resurrected"

@@ -1,0 +1,437 @@
+/*
+ * tests/stall/stall.c - progress under a stalled thread (issue 3, section 4)
+ * and the one-hop rule (I8), driven deterministically through the
+ * experiment hook (lib/internal.h: lfm_exp_hook, LFM_EXP_* points).
+ *
+ * Built with -DLFM_EXPERIMENT against the lib/ sources directly (the real barrier:
+ * no part removed; the hook exists only in such builds), by
+ * scripts/run-tests.sh suite `stall`, in a gcc -O2 and a TSan variant:
+ *   cc -DLFM_EXPERIMENT -Iinclude -Ilib lib/[a-z]*.c tests/mt/harness.c \
+ *      tests/stall/stall.c -lurcu-memb -lurcu-common -lpthread
+ *
+ * stalled_evacuator/<point>: one thread is parked inside an evacuation (at
+ *   the given point: after freezing the head of a chain with overflow
+ *   buckets, after freezing all of it, in the middle of the copy, after the
+ *   copy but before FORWARDED), holding its read lock, for as long as the
+ *   test wants. Meanwhile W workers run inserts, updates, removes and
+ *   lookups on their own keys, including keys of the stalled bucket. The
+ *   test requires that the workers complete operations in every window
+ *   (100 ms; 500 ms under TSan), that each worker completes operations
+ *   while the thread is parked, that the migration finishes without the parked thread (the root
+ *   moves to the new table), and that after the parked thread is released
+ *   and everything quiesces, the map holds exactly what the workers' own
+ *   models say. This is the lock-free claim (DESIGN "Progress") tested.
+ * reader_hop_blocks_next_migration: a reader is parked after it followed
+ *   FORWARDED to the next table (it holds its read lock). The migration
+ *   finishes; a further resize must keep returning -EAGAIN while the reader
+ *   is parked (I8: the table it reads cannot migrate again); a writer
+ *   updates the reader's key in the new table; the released reader returns
+ *   the old or the new value (both linearizable: the update overlapped it);
+ *   after the reader leaves and a grace period passes, the resize succeeds.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../lib/internal.h"
+#include "../mt/harness.h"
+
+#ifndef LFM_EXPERIMENT
+#error "tests/stall/stall.c needs -DLFM_EXPERIMENT (the hook)"
+#endif
+
+/* ---- the parking hook ---------------------------------------------------- */
+
+static _Thread_local bool is_victim;
+static atomic_int park_at = -1; /* point to park at, -1: none */
+static atomic_int parked;       /* 1 while the victim is parked */
+static atomic_int release_it;
+static atomic_int park_count;
+
+static void park_hook(int point)
+{
+	if (!is_victim || point != atomic_load(&park_at))
+		return;
+	if (atomic_fetch_add(&park_count, 1) != 0)
+		return; /* park once per test */
+	atomic_store(&parked, 1);
+	while (!atomic_load(&release_it))
+		mt_sleep_us(200);
+	atomic_store(&parked, 0);
+}
+
+static void reset_hook(int point)
+{
+	atomic_store(&park_at, point);
+	atomic_store(&parked, 0);
+	atomic_store(&release_it, 0);
+	atomic_store(&park_count, 0);
+}
+
+static bool wait_parked(uint64_t ms)
+{
+	uint64_t end = mt_now_ns() + ms * 1000000u;
+	while (!atomic_load(&parked)) {
+		if (mt_now_ns() > end)
+			return false;
+		mt_sleep_us(100);
+	}
+	return true;
+}
+
+static struct lfmap *new_map(unsigned flags)
+{
+	struct lfmap_config cfg;
+	lfmap_config_init(&cfg);
+	cfg.size_hint = 0;
+	cfg.max_work = 1;
+	cfg.flags = flags | LFMAP_F_FIXED_SEED;
+	cfg.seed = mt_test_seed();
+	struct lfmap *m = lfmap_word_create(&cfg);
+	MT_CHECK(m != NULL, "lfmap_word_create: %s", strerror(errno));
+	return m;
+}
+
+static struct lfmap_stats stats(struct lfmap *m)
+{
+	struct lfmap_stats st;
+	int rc = lfmap_stats(m, &st);
+	MT_CHECK_RC(rc, 0, "lfmap_stats");
+	return st;
+}
+
+static void quiesce(struct lfmap *m)
+{
+	/* finish anything running, let retire callbacks run */
+	for (int i = 0; i < 100; i++) {
+		(void)lfmap_migrate_step(m, 0);
+		lfmap_synchronize_rcu(m);
+		mt_rcu_barrier();
+		if (stats(m).migrating == 0)
+			break;
+	}
+}
+
+/* ---- stalled evacuator ---------------------------------------------------- */
+
+#define NKEYS 900 /* half prefilled into a 1-bucket map: a chain of ~150 buckets */
+#define WINDOW_MS (MT_TSAN ? 500 : 100)
+
+struct stall_state {
+	struct lfmap *m;
+	int nworkers;
+	atomic_bool stop;
+	atomic_uint_fast64_t done[64]; /* ops completed per worker */
+	uint64_t *model;               /* [NKEYS + 1], 0 = absent; key k owned by k % nworkers */
+	atomic_int victim_rc;
+};
+
+static void victim_main(struct stall_state *s)
+{
+	is_victim = true;
+	/* Evacuates bucket 0 first (the work cursor starts there); parks in
+	 * the hook with the read lock lfmap_migrate_step took. */
+	int rc = lfmap_migrate_step(s->m, 1);
+	atomic_store(&s->victim_rc, rc);
+	is_victim = false;
+}
+
+static void worker_main(struct stall_state *s, int id, struct mt_rng *rng)
+{
+	uint64_t seq = 0;
+	/* Start once the victim is parked: otherwise a worker's own help
+	 * (max_work 1) may evacuate bucket 0 before the victim gets there. */
+	while (!atomic_load(&parked) && !atomic_load(&s->stop))
+		mt_sleep_us(100);
+	while (!atomic_load_explicit(&s->stop, memory_order_relaxed)) {
+		/* keys owned by this worker: id + 1 + j * nworkers */
+		uint64_t j = mt_rng_below(rng, NKEYS / (uint64_t)s->nworkers);
+		uint64_t key = (uint64_t)id + 1 + j * (uint64_t)s->nworkers;
+		uint64_t *mv = &s->model[key];
+		uint64_t v = ((uint64_t)id << 40 | ++seq) & LFMAP_WORD_VALUE_MAX, out = 0;
+		int rc;
+		switch (mt_rng_below(rng, 4)) {
+		case 0:
+			rc = lfmap_word_get(s->m, key, &out);
+			if (*mv) {
+				MT_CHECK_RC(rc, 0, "get of a present key");
+				MT_CHECK(out == *mv, "key %" PRIu64 ": got %#" PRIx64 " want %#" PRIx64,
+					 key, out, *mv);
+			} else {
+				MT_CHECK_RC(rc, -ENOENT, "get of an absent key");
+			}
+			break;
+		case 1:
+			rc = lfmap_word_put(s->m, key, v, NULL);
+			MT_CHECK_RC(rc, *mv ? 1 : 0, "put");
+			*mv = v;
+			break;
+		case 2:
+			rc = lfmap_word_remove(s->m, key, &out);
+			if (*mv) {
+				MT_CHECK_RC(rc, 0, "remove of a present key");
+				MT_CHECK(out == *mv, "remove returned %#" PRIx64, out);
+			} else {
+				MT_CHECK_RC(rc, -ENOENT, "remove of an absent key");
+			}
+			*mv = 0;
+			break;
+		default:
+			rc = lfmap_word_insert(s->m, key, v, &out);
+			MT_CHECK_RC(rc, *mv ? -EEXIST : 0, "insert");
+			if (!*mv)
+				*mv = v;
+			break;
+		}
+		atomic_fetch_add_explicit(&s->done[id], 1, memory_order_relaxed);
+		if (mt_failed())
+			break;
+	}
+}
+
+static void stall_thread(struct mt_thread *t)
+{
+	struct stall_state *s = t->arg;
+	if (t->id == s->nworkers)
+		victim_main(s);
+	else
+		worker_main(s, t->id, &t->rng);
+}
+
+static int verify_visit(uint64_t key, uint64_t val, void *arg)
+{
+	struct stall_state *s = arg;
+	if (key == 0 || key > NKEYS) {
+		MT_FAIL("foreach: key %" PRIu64 " out of range", key);
+		return 0;
+	}
+	if (s->model[key] != val)
+		MT_FAIL("foreach: key %" PRIu64 " = %#" PRIx64 ", model %#" PRIx64, key, val,
+			s->model[key]);
+	s->model[key] |= UINT64_C(1) << 63; /* seen (values are < 2^62) */
+	return 0;
+}
+
+static void stalled_evacuator(const void *arg)
+{
+	int point = (int)(intptr_t)arg;
+	struct stall_state *s = calloc(1, sizeof *s);
+	s->model = calloc(NKEYS + 1, sizeof *s->model);
+	s->nworkers = mt_threads(6);
+	/* One bucket, no automatic resize, no background work: chains of
+	 * thousands of overflow buckets, and only this test starts and drives
+	 * migrations. */
+	s->m = new_map(LFMAP_F_NO_AUTO_GROW | LFMAP_F_NO_AUTO_SHRINK | LFMAP_F_NO_BACKGROUND);
+	if (!s->m)
+		goto out;
+	for (uint64_t k = 1; k <= NKEYS; k += 2) {
+		MT_CHECK_RC(lfmap_word_insert(s->m, k, k, NULL), 0, "prefill");
+		s->model[k] = k;
+	}
+	struct lfmap_stats st0 = stats(s->m);
+	MT_CHECK(st0.longest_chain > 2, "prefill made no chain (longest %" PRIu64 ")",
+		 st0.longest_chain);
+	MT_CHECK_RC(lfmap_resize(s->m, LFMAP_RESIZE_GROW), 0, "resize grow");
+
+	reset_hook(point);
+	struct mt_group *g = mt_spawn(s->nworkers + 1, stall_thread, s);
+	if (!wait_parked(5000)) {
+		MT_FAIL("the victim never reached hook point %d", point);
+		atomic_store(&s->stop, true);
+		atomic_store(&release_it, 1);
+		mt_join(g);
+		goto out_map;
+	}
+	/* The victim is parked inside the evacuation of bucket 0. Lock-free:
+	 * the workers as a whole complete operations in every window; and
+	 * (what a daemon needs) each of them completes operations over the
+	 * stalled period. Windows are long enough for the scheduler of an
+	 * oversubscribed 2-core machine. */
+	uint64_t before[64], start[64];
+	for (int w = 0; w < s->nworkers; w++)
+		before[w] = start[w] = atomic_load(&s->done[w]);
+	for (int win = 0; win < 5 && !mt_failed(); win++) {
+		mt_sleep_us(WINDOW_MS * 1000);
+		uint64_t progress = 0;
+		for (int w = 0; w < s->nworkers; w++) {
+			uint64_t now = atomic_load(&s->done[w]);
+			progress += now - before[w];
+			before[w] = now;
+		}
+		MT_CHECK(progress > 0,
+			 "no worker completed an operation in window %d while a thread is "
+			 "parked at point %d", win, point);
+		MT_CHECK(atomic_load(&parked), "victim left the hook early");
+	}
+	for (int w = 0; w < s->nworkers; w++)
+		MT_CHECK(before[w] > start[w],
+			 "worker %d completed no operation while a thread was parked at point %d",
+			 w, point);
+	/* The migration finishes without the parked thread: evacuate
+	 * everything (bucket 0 included, whose evacuation the victim
+	 * started) and swing the root. */
+	int rc = lfmap_migrate_step(s->m, 0);
+	MT_CHECK_RC(rc, 0, "lfmap_migrate_step(0) while a thread is parked");
+	struct lfmap_stats st1 = stats(s->m);
+	MT_CHECK(st1.migrations_finished == st0.migrations_finished + 1,
+		 "migration did not finish (finished %" PRIu64 " -> %" PRIu64 ")",
+		 st0.migrations_finished, st1.migrations_finished);
+	MT_CHECK(st1.buckets == 2 * st0.buckets, "root has %" PRIu64 " buckets, want %" PRIu64,
+		 st1.buckets, 2 * st0.buckets);
+	MT_CHECK(atomic_load(&parked), "victim left the hook early");
+	/* ... and the workers still progress after the switch. */
+	for (int w = 0; w < s->nworkers; w++)
+		before[w] = atomic_load(&s->done[w]);
+	mt_sleep_us(WINDOW_MS * 1000);
+	for (int w = 0; w < s->nworkers; w++)
+		MT_CHECK(atomic_load(&s->done[w]) > before[w],
+			 "worker %d stopped after the migration finished", w);
+
+	atomic_store(&s->stop, true);
+	atomic_store(&release_it, 1);
+	mt_join(g);
+	MT_CHECK(atomic_load(&s->victim_rc) >= 0, "victim's lfmap_migrate_step returned %d",
+		 atomic_load(&s->victim_rc));
+	quiesce(s->m);
+
+	/* Exactly the models' contents. */
+	MT_CHECK_RC(lfmap_word_foreach(s->m, verify_visit, s), 0, "lfmap_word_foreach");
+	size_t live = 0, exact = 0;
+	for (uint64_t k = 1; k <= NKEYS; k++) {
+		if (s->model[k] && !(s->model[k] >> 63))
+			MT_FAIL("key %" PRIu64 " (value %#" PRIx64 ") missing after the stall", k,
+				s->model[k]);
+		if (s->model[k])
+			live++;
+	}
+	MT_CHECK_RC(lfmap_count_exact(s->m, &exact), 0, "lfmap_count_exact");
+	MT_CHECK(exact == live, "count_exact %zu, model %zu", exact, live);
+	uint64_t total = 0;
+	for (int w = 0; w < s->nworkers; w++)
+		total += atomic_load(&s->done[w]);
+	mt_note("point %d: %d workers, %" PRIu64 " ops while stalled/after, %zu live keys",
+		point, s->nworkers, total, live);
+out_map:
+	reset_hook(-1);
+	quiesce(s->m);
+	lfmap_destroy(s->m);
+out:
+	free(s->model);
+	free(s);
+}
+
+/* ---- I8: a reader parked after its one hop --------------------------------- */
+
+struct hop_state {
+	struct lfmap *m;
+	atomic_uint_fast64_t key; /* the key the reader hopped for, 0: none yet */
+	atomic_int rc;
+	atomic_uint_fast64_t out;
+};
+
+static void hop_reader(struct mt_thread *t)
+{
+	struct hop_state *s = t->arg;
+	is_victim = true;
+	lfmap_read_lock(s->m);
+	for (uint64_t k = 1; k <= 4096; k++) {
+		uint64_t out = 0;
+		int before = atomic_load(&park_count);
+		int rc = lfmap_word_get_rcu(s->m, k, &out);
+		if (atomic_load(&park_count) != before) { /* this get hopped and parked */
+			atomic_store(&s->key, k);
+			atomic_store(&s->rc, rc);
+			atomic_store(&s->out, out);
+			break;
+		}
+	}
+	lfmap_read_unlock(s->m);
+	is_victim = false;
+	atomic_store(&parked, 0);
+}
+
+static void reader_hop_blocks_next_migration(const void *arg)
+{
+	(void)arg;
+	struct hop_state *s = calloc(1, sizeof *s);
+	s->m = new_map(LFMAP_F_NO_AUTO_GROW | LFMAP_F_NO_AUTO_SHRINK | LFMAP_F_NO_BACKGROUND);
+	if (!s->m) {
+		free(s);
+		return;
+	}
+	for (uint64_t k = 1; k <= 4096; k++)
+		MT_CHECK_RC(lfmap_word_insert(s->m, k, k, NULL), 0, "prefill");
+	quiesce(s->m);
+	MT_CHECK_RC(lfmap_resize(s->m, LFMAP_RESIZE_GROW), 0, "grow");
+	quiesce(s->m); /* 1 -> 2 buckets, done */
+	MT_CHECK_RC(lfmap_resize(s->m, LFMAP_RESIZE_GROW), 0, "second grow");
+	MT_CHECK_RC(lfmap_migrate_step(s->m, 1), 1, "evacuate one of two buckets");
+
+	reset_hook(LFM_EXP_READER_HOP);
+	struct mt_group *g = mt_spawn(1, hop_reader, s);
+	if (!wait_parked(5000)) {
+		MT_FAIL("no get followed FORWARDED (half the buckets are forwarded)");
+		atomic_store(&release_it, 1);
+		mt_join(g);
+		goto out;
+	}
+	uint64_t key = 0; /* the reader records it once released */
+	MT_CHECK_RC(lfmap_migrate_step(s->m, 0), 0, "finish the migration");
+	int eagain = 0;
+	uint64_t end = mt_now_ns() + 200000000u;
+	while (mt_now_ns() < end) {
+		int rc = lfmap_resize(s->m, LFMAP_RESIZE_GROW);
+		if (rc == 0) {
+			MT_FAIL("I8: a migration of the table a parked reader reached by its "
+				"hop started after %d -EAGAIN", eagain);
+			break;
+		}
+		MT_CHECK_RC(rc, -EAGAIN, "resize while a reader is parked after its hop");
+		eagain++;
+		mt_sleep_us(5000);
+	}
+	/* update every key (the reader's among them) in the new table */
+	for (uint64_t k = 1; k <= 4096; k++)
+		MT_CHECK_RC(lfmap_word_put(s->m, k, k + 100000, NULL), 1, "update in U");
+	atomic_store(&release_it, 1);
+	mt_join(g);
+	key = atomic_load(&s->key);
+	MT_CHECK(key != 0, "the reader did not record its key");
+	MT_CHECK_RC(atomic_load(&s->rc), 0, "the parked reader's get");
+	uint64_t out = atomic_load(&s->out);
+	MT_CHECK(out == key || out == key + 100000,
+		 "the parked reader got %#" PRIx64 " for key %" PRIu64, out, key);
+	/* reader gone: after a grace period and the callbacks, U may migrate */
+	int rc = -EAGAIN;
+	for (int i = 0; i < 50 && rc == -EAGAIN; i++) {
+		lfmap_synchronize_rcu(s->m);
+		mt_rcu_barrier();
+		rc = lfmap_resize(s->m, LFMAP_RESIZE_GROW);
+	}
+	MT_CHECK_RC(rc, 0, "resize after the reader left");
+	mt_note("reader parked after its hop for key %" PRIu64 ": %d x -EAGAIN in 200 ms", key,
+		eagain);
+out:
+	reset_hook(-1);
+	quiesce(s->m);
+	lfmap_destroy(s->m);
+	free(s);
+}
+
+int main(int argc, char **argv)
+{
+	lfm_exp_hook = park_hook;
+	mt_register("stalled_evacuator/froze_head", stalled_evacuator,
+		    (const void *)(intptr_t)LFM_EXP_FROZE_HEAD);
+	mt_register("stalled_evacuator/before_copy", stalled_evacuator,
+		    (const void *)(intptr_t)LFM_EXP_BEFORE_COPY);
+	mt_register("stalled_evacuator/mid_copy", stalled_evacuator,
+		    (const void *)(intptr_t)LFM_EXP_COPY_SLOT);
+	mt_register("stalled_evacuator/before_forward", stalled_evacuator,
+		    (const void *)(intptr_t)LFM_EXP_BEFORE_FORWARD);
+	mt_register("reader_hop_blocks_next_migration", reader_hop_blocks_next_migration, NULL);
+	return mt_main(argc, argv);
+}
