@@ -7,7 +7,7 @@
 #   make man             regenerate docs/man/man3 from include/lfmap/*.h
 .PHONY: lfmapd lfmapd-asan bench-daemon install-man man
 
-LFMAPD_SRC  := $(wildcard examples/lfmapd/*.c)
+LFMAPD_SRC  := examples/lfmapd/lfmapd.c examples/lfmapd/store.c
 LFMAPD_HDR  := $(wildcard examples/lfmapd/*.h)
 LFMAPD_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Iinclude
 LFMAPD_LIBS = $$(pkg-config --libs liburcu-qsbr liburcu-memb) -lpthread
@@ -34,3 +34,10 @@ man:
 install-man:
 	$(INSTALL) -d '$(DESTDIR)$(MANDIR)/man3'
 	$(INSTALL) -m 644 docs/man/man3/*.3 '$(DESTDIR)$(MANDIR)/man3/'
+
+# libmemcached client for the ketama scale-out check (libmemcached-dev)
+.PHONY: lfmapd-ketama-check
+lfmapd-ketama-check: build/release/lfmapd-ketama-check
+build/release/lfmapd-ketama-check: examples/lfmapd/tools/ketama_check.c
+	@mkdir -p build/release
+	gcc -std=c11 -O2 -Wall -Wextra -Werror -o $@ $< $$(pkg-config --cflags --libs libmemcached)

@@ -287,11 +287,7 @@ static bool conn_flush(struct conn *c)
 			c->wbuf = NULL;
 			c->wcap = 0;
 		}
-		if (c->closing || (c->eof && c->state == S_CMD && c->rstart == c->rend)) {
-			conn_close(c);
-			return false;
-		}
-		if (c->eof) { /* half-closed peer with an unfinished command */
+		if (c->closing) {
 			conn_close(c);
 			return false;
 		}
@@ -811,7 +807,9 @@ static void process(struct conn *c)
 		c->rstart = c->rend = 0;
 }
 
-static void conn_readable(struct conn *c)
+/* Read what the socket has (a bounded amount), consuming commands as they
+ * complete. Returns false if the connection was closed. */
+static bool conn_read(struct conn *c)
 {
 	for (int rounds = 0; rounds < 4 && !c->closing && !c->eof; rounds++) {
 		if (c->wend - c->wstart >= OUT_HIGH)
@@ -844,13 +842,39 @@ static void conn_readable(struct conn *c)
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
 			conn_close(c);
-			return;
+			return false;
 		}
 		inc(&c->w->st.bytes_read, (uint64_t)n);
 		c->rend += (size_t)n;
 		process(c);
-		if ((size_t)n < c->rcap / 2)
+		if ((size_t)n < (c->rcap - c->rstart) / 2)
 			break;
+	}
+	return true;
+}
+
+/* One epoll event: read, then alternate flushing and consuming buffered
+ * commands (held back while the reply backlog was high) until neither makes
+ * progress; conn_flush() re-arms EPOLLIN/EPOLLOUT. */
+static void conn_event(struct conn *c, uint32_t events)
+{
+	if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && !conn_read(c))
+		return;
+	for (;;) {
+		if (!conn_flush(c))
+			return;
+		if (c->closing || c->rstart >= c->rend || c->wend - c->wstart >= OUT_HIGH)
+			break;
+		size_t before = c->rstart + c->rend;
+		process(c);
+		if (c->rstart + c->rend == before)
+			break;
+	}
+	/* The peer closed its side and every reply is out: whatever input is
+	 * left is an unfinished command that can never complete. */
+	if (c->eof && c->wstart == c->wend) {
+		conn_close(c);
+		return;
 	}
 	/* Shrink a large idle input buffer (many idle connections). */
 	if (c->rstart == c->rend && c->rcap > RBUF_INIT) {
@@ -859,18 +883,6 @@ static void conn_readable(struct conn *c)
 			c->rbuf = nb;
 			c->rcap = RBUF_INIT;
 		}
-	}
-	conn_flush(c);
-}
-
-static void conn_writable(struct conn *c)
-{
-	if (!conn_flush(c))
-		return;
-	/* Input left waiting for the backlog to drain. */
-	if (c->wend - c->wstart < OUT_HIGH && c->rstart < c->rend) {
-		process(c);
-		conn_flush(c);
 	}
 }
 
@@ -949,10 +961,8 @@ static void *worker_main(void *arg)
 				do_accept(w);
 			else if (p == &pipe_tag)
 				drain_pipe(w);
-			else if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-				conn_readable(p); /* also flushes */
-			else if (evs[i].events & EPOLLOUT)
-				conn_writable(p);
+			else
+				conn_event(p, evs[i].events);
 		}
 		if (w->listen_paused && time(NULL) >= w->listen_resume) {
 			w->listen_paused = false;
