@@ -175,7 +175,8 @@ struct lfmap {
 	/* Rarely written: migration statistics and callback bookkeeping. */
 	lfm_word migrations_started __attribute__((aligned(LFM_CACHELINE)));
 	lfm_word migrations_finished;
-	lfm_word grows, shrinks, compactions;
+	lfm_word grows, shrinks, compactions, reseeds;
+	lfm_word long_chains; /* flood detection events (LFMAP_FLOOD_CHAIN_BUCKETS) */
 	lfm_word evac_writer, evac_bg; /* totals of finished migrations */
 	lfm_word longest_ns, last_ns;
 	lfm_word bg_queued;   /* background step callback queued */
@@ -261,8 +262,12 @@ LFM_HIDDEN void lfm_exp_point(int point);
 LFM_HIDDEN int lfm_migrate_work(struct lfmap *m, struct lfm_table *t, uint64_t budget,
 				bool by_writer);
 #define LFM_MAX_BUCKETS (UINT64_C(1) << 40)
+/* Internal migration kind next to enum lfmap_resize: same size, fresh seed. */
+#define LFM_MIG_RESEED 4
 LFM_HIDDEN int lfm_start_migration(struct lfmap *m, struct lfm_table *t, int kind, uint64_t nn);
 LFM_HIDDEN void lfm_check_load(struct lfmap *m);
+/* An insert appended to a chain of `len` buckets of table t (flood check). */
+LFM_HIDDEN void lfm_long_chain(struct lfmap *m, struct lfm_table *t, uint64_t len);
 LFM_HIDDEN void lfm_bg_kick(struct lfmap *m);
 
 /* ---- counters (map.c) ------------------------------------------------------ */

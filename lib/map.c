@@ -252,6 +252,8 @@ int lfmap_stats(struct lfmap *m, struct lfmap_stats *st)
 	st->grows = lfm_load_relaxed(&m->grows);
 	st->shrinks = lfm_load_relaxed(&m->shrinks);
 	st->compactions = lfm_load_relaxed(&m->compactions);
+	st->seed_changes = lfm_load_relaxed(&m->reseeds);
+	st->long_chains = lfm_load_relaxed(&m->long_chains);
 	st->evacuated_by_writers = lfm_load_relaxed(&m->evac_writer);
 	st->evacuated_by_background = lfm_load_relaxed(&m->evac_bg);
 	st->longest_migration_ns = lfm_load_relaxed(&m->longest_ns);

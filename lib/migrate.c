@@ -274,6 +274,7 @@ static const char *kind_name(uint64_t kind)
 	switch (kind) {
 	case LFMAP_RESIZE_GROW: return "grow";
 	case LFMAP_RESIZE_SHRINK: return "shrink";
+	case LFM_MIG_RESEED: return "reseed";
 	default: return "compact";
 	}
 }
@@ -295,6 +296,7 @@ static void finish(struct lfmap *m, struct lfm_table *t)
 	lfm_fetch_add_relaxed(&m->migrations_finished, 1);
 	lfm_fetch_add_relaxed(kind == LFMAP_RESIZE_GROW     ? &m->grows
 			      : kind == LFMAP_RESIZE_SHRINK ? &m->shrinks
+			      : kind == LFM_MIG_RESEED      ? &m->reseeds
 							    : &m->compactions,
 			      1);
 	lfm_fetch_add_relaxed(&m->evac_writer, ew);
@@ -367,7 +369,7 @@ int lfm_start_migration(struct lfmap *m, struct lfm_table *t, int kind, uint64_t
 	if (nn == 0 || (nn & (nn - 1)) != 0 || nn > LFM_MAX_BUCKETS)
 		return -EINVAL;
 	if ((kind == LFMAP_RESIZE_GROW && nn <= n) || (kind == LFMAP_RESIZE_SHRINK && nn >= n) ||
-	    (kind == LFMAP_RESIZE_COMPACT && nn != n))
+	    ((kind == LFMAP_RESIZE_COMPACT || kind == LFM_MIG_RESEED) && nn != n))
 		return -EINVAL;
 	/* I8: only the root, only once the table it replaced is reclaimed. */
 	if (lfm_root_acquire(m) != t || !lfm_load_acquire(&t->ready) ||
@@ -376,7 +378,11 @@ int lfm_start_migration(struct lfmap *m, struct lfm_table *t, int kind, uint64_t
 	uint64_t exp = 0;
 	if (!lfm_cas_acq_rel(&t->starting, &exp, 1))
 		return -EAGAIN;
-	struct lfm_table *u = lfm_table_new(m, nn, t->seed);
+	uint64_t seed = t->seed;
+	if (kind == LFM_MIG_RESEED) /* word maps only: lfm_long_chain */
+		seed = (m->flags & LFMAP_F_FIXED_SEED) ? lfm_mix64(seed + UINT64_C(0x9E3779B97F4A7C15))
+						       : lfm_random_seed();
+	struct lfm_table *u = lfm_table_new(m, nn, seed);
 	if (u == NULL) {
 		lfm_store_release(&t->starting, 0); /* postponed; may be retried */
 		return -ENOMEM;
@@ -438,6 +444,31 @@ void lfm_check_load(struct lfmap *m)
 		else if (!high && tombs > n)
 			(void)lfm_start_migration(m, t, LFMAP_RESIZE_COMPACT, n);
 	}
+}
+
+/*
+ * Flood defence (include/lfmap/common.h, LFMAP_FLOOD_CHAIN_BUCKETS): an
+ * insert appended to a chain of len buckets. Count it; in a word map whose
+ * load does not explain the chain, migrate to a table of the same size with
+ * a fresh seed through the normal barrier (I4-I7 hold as for any migration:
+ * copies hash with U's seed, readers and writers hash with the seed of the
+ * table they are in). One reseed per table at most (I8 spaces migrations by
+ * a grace period), and none if the load is above the grow threshold: then
+ * growing is the answer (lfm_check_load). Caller holds the read lock.
+ */
+void lfm_long_chain(struct lfmap *m, struct lfm_table *t, uint64_t len)
+{
+	if (len < LFMAP_FLOOD_CHAIN_BUCKETS)
+		return;
+	lfm_fetch_add_relaxed(&m->long_chains, 1);
+	if (m->kind != LFM_KIND_WORD || (m->flags & LFMAP_F_NO_RESEED))
+		return;
+	uint64_t live = lfmap_count_approx(m);
+	if (live * 100 > t->nbuckets * LFM_SLOTS * m->grow_pct) {
+		lfm_check_load(m);
+		return;
+	}
+	(void)lfm_start_migration(m, t, LFM_MIG_RESEED, t->nbuckets);
 }
 
 /* ---- background completion -------------------------------------------------- */

@@ -141,6 +141,7 @@ static int node_rmw(struct lfmap *m, struct node_req *r)
 		}
 	restart:;
 		struct lfm_bucket *b = head;
+		uint64_t len = 1; /* buckets of the chain walked so far */
 		for (;;) {
 			for (int s = 0; s < LFM_SLOTS; s++) {
 				struct lfm_slot *sl = &b->slot[s];
@@ -184,6 +185,7 @@ static int node_rmw(struct lfmap *m, struct node_req *r)
 			struct lfm_bucket *nx = lfm_ctrl_next(c);
 			if (nx != NULL) {
 				b = nx;
+				len++;
 				continue;
 			}
 			if (!node_decide(r, NULL, h, &nv))
@@ -194,6 +196,7 @@ static int node_rmw(struct lfmap *m, struct node_req *r)
 			if (a == 1) {
 				lfm_account(m, 0, nv);
 				lfm_check_load(m);
+				lfm_long_chain(m, t, len + 1); /* counted only */
 				return r->ret;
 			}
 			if (a == -1)
@@ -201,6 +204,7 @@ static int node_rmw(struct lfmap *m, struct node_req *r)
 			if (a < 0)
 				return a;
 			b = lfm_ctrl_next(c);
+			len++;
 		}
 	frozen:
 		err = lfm_evacuate(m, t, i, true);

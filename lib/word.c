@@ -170,6 +170,7 @@ static int word_rmw(struct lfmap *m, struct word_req *r)
 			t = lfm_next_acquire(t);
 			continue;
 		}
+		uint64_t len = 1; /* buckets of the chain walked so far */
 		for (;;) {
 			for (int s = 0; s < LFM_SLOTS; s++) {
 				struct lfm_slot *sl = &b->slot[s];
@@ -194,6 +195,7 @@ static int word_rmw(struct lfmap *m, struct word_req *r)
 			struct lfm_bucket *nx = lfm_ctrl_next(c);
 			if (nx != NULL) {
 				b = nx;
+				len++;
 				continue;
 			}
 			/* End of chain: the key is absent. */
@@ -206,6 +208,7 @@ static int word_rmw(struct lfmap *m, struct word_req *r)
 			if (a == 1) {
 				lfm_account(m, 0, nv);
 				lfm_check_load(m);
+				lfm_long_chain(m, t, len + 1);
 				return r->ret;
 			}
 			if (a == -1)
@@ -213,6 +216,7 @@ static int word_rmw(struct lfmap *m, struct word_req *r)
 			if (a < 0)
 				return a;
 			b = lfm_ctrl_next(c);
+			len++;
 		}
 	frozen:
 		/* The bucket is being evacuated: finish it, then the key's

@@ -81,6 +81,10 @@ struct lfmap_allocator {
                                        free memory): migrations are started by
                                        writers and finished by writers and
                                        lfmap_migrate_step() */
+#define LFMAP_F_NO_RESEED      0x10u /* word maps: never start a reseeding migration
+                                        when a chain grows suspiciously long (the
+                                        flood defence, docs/HARDENING.md); long
+                                        chains are still counted */
 
 /*
  * Versioned options. Always initialise with lfmap_config_init(), then change
@@ -224,8 +228,24 @@ struct lfmap_stats {
 	uint64_t evacuated_by_background; /* by call_rcu work or lfmap_migrate_step */
 	uint64_t longest_migration_ns;
 	uint64_t last_migration_ns;
-	uint64_t seed_changes;       /* reserved for reseeding migrations */
+	uint64_t seed_changes;       /* finished reseeding migrations (flood defence) */
+	uint64_t long_chains;        /* inserts that made a chain longer than
+	                                LFMAP_FLOOD_CHAIN_BUCKETS buckets */
 };
+
+/*
+ * Hash-flood detection: an insert that appends a bucket to a chain of this
+ * many buckets (3 slots each: at least 3 * 6 = 18 keys in one bucket chain,
+ * about 1e-9 likely per bucket at the default load) counts in
+ * lfmap_stats.long_chains. In a word map whose load is at or below grow_pct
+ * it also starts a same-size migration with a fresh random seed (a "reseed",
+ * counted in seed_changes), unless LFMAP_F_NO_RESEED; with
+ * LFMAP_F_FIXED_SEED the next seed is derived from the current one
+ * (reproducible, for tests). Node and string maps count long chains but do
+ * not reseed: their hashes are stored in nodes and slots (string maps rely
+ * on SipHash-1-3 keyed with the per-map secret seed).
+ */
+#define LFMAP_FLOOD_CHAIN_BUCKETS 6
 
 /*
  * Fill *st. Takes the read lock; walks the root table, O(buckets): meant for
