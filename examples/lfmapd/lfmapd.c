@@ -162,7 +162,8 @@ static bool out_reserve(struct conn *c, size_t n)
 		c->oom = true;
 		return false;
 	}
-	memcpy(nb, c->wbuf + c->wstart, c->wend - c->wstart);
+	if (c->wbuf)
+		memcpy(nb, c->wbuf + c->wstart, c->wend - c->wstart);
 	free(c->wbuf);
 	c->wbuf = nb;
 	c->wend -= c->wstart;

@@ -598,7 +598,7 @@ void store_flush(uint32_t delay)
 		 * now on; then free them (those missed by the iteration are
 		 * unlinked lazily when found). */
 		uint64_t upto = atomic_load(&cas_counter);
-		uint64_t prev = atomic_load(&oldest_cas);
+		unsigned long long prev = atomic_load(&oldest_cas);
 		while (prev < upto && !atomic_compare_exchange_weak(&oldest_cas, &prev, upto))
 			;
 		lfmap_foreach_rcu(map, flush_visit, &upto);
