@@ -128,6 +128,13 @@ int lfm_chain_append(struct lfmap *m, struct lfm_table *t, struct lfm_bucket *b,
 	}
 	lfm_bucket_free(m, nb); /* never published */
 	*c = exp;
+#ifdef LFM_EXPERIMENT_NOFREEZE
+	/* Experiment NOFREEZE only: there FORWARDED comes without FROZEN (a
+	 * state the real map never produces: I5 before I7); without this the
+	 * caller would follow a NULL next pointer. */
+	if (exp & LFM_C_FORWARDED)
+		return -1;
+#endif
 	return (exp & LFM_C_FROZEN) ? -1 : 0;
 }
 

@@ -264,7 +264,7 @@ if [ "$SMOKE" != 1 ] && command -v gnuplot >/dev/null 2>&1; then
 	awk -F'\t' '{ m = $3 / 1e6; o = $12 + $13 + $14 + $15 + $16 + $17
 		printf "%s %g %g %g %g %g %g\n", $1, $4 / m, $5 / m, $6 / m, $7 / m, $8 / m, o / m }' "$AGG" >"$DAT"
 	gnuplot <<EOF 2>"$LOGS/gnuplot.log" && echo "== wrote $OUTDIR/experiment.png" || echo "gnuplot failed: $LOGS/gnuplot.log"
-set terminal pngcairo size 1000,560 noenhanced
+set terminal pngcairo size 1100,600 noenhanced
 set output '$OUTDIR/experiment.png'
 set title 'Anomalies per million operations, by variant and class (0 is drawn as nothing)'
 set style data histograms
@@ -275,6 +275,7 @@ set yrange [0.01:*]
 set ylabel 'anomalies per million ops (log scale)'
 set key outside right top
 set grid ytics
+set xtics rotate by -20
 plot '$DAT' using (\$2 > 0 ? \$2 : 1/0):xtic(1) title 'lost insert', \
      '' using (\$3 > 0 ? \$3 : 1/0) title 'lost update', \
      '' using (\$4 > 0 ? \$4 : 1/0) title 'resurrected', \
