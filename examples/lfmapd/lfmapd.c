@@ -777,8 +777,11 @@ static void process(struct conn *c)
 			memcpy(item_value(c->pit) + c->pgot, c->rbuf + c->rstart, n);
 			c->pgot += n;
 			c->rstart += n;
-			if (c->pgot == c->pneed)
+			if (c->pgot == c->pneed) {
+				store_read_lock();
 				finish_store(c);
+				store_read_unlock();
+			}
 			continue;
 		}
 		/* A backlog of replies: let the client read before more commands. */
@@ -802,7 +805,9 @@ static void process(struct conn *c)
 			client_error(c, "bad command line format");
 			continue;
 		}
+		store_read_lock();
 		dispatch(c, line);
+		store_read_unlock();
 	}
 	if (c->rstart == c->rend)
 		c->rstart = c->rend = 0;
@@ -948,14 +953,13 @@ static void *worker_main(void *arg)
 	urcu_qsbr_register_thread(); /* QSBR: registered threads start online */
 	store_thread_init(w->id);
 	while (!atomic_load_explicit(&stopping, memory_order_relaxed)) {
-		int n = epoll_wait(w->ep, evs, 128, 0);
-		if (n == 0) {
-			/* Nothing ready: block offline so that grace periods
-			 * (and other workers' call_rcu frees) do not wait. */
-			urcu_qsbr_thread_offline();
-			n = epoll_wait(w->ep, evs, 128, 500);
-			urcu_qsbr_thread_online();
-		}
+		/* Offline while (possibly) blocked, so that grace periods and
+		 * the call_rcu frees of other workers do not wait for us. Going
+		 * offline and online costs a few fences, less than a second
+		 * non-blocking epoll_wait per iteration to avoid it. */
+		urcu_qsbr_thread_offline();
+		int n = epoll_wait(w->ep, evs, 128, 500);
+		urcu_qsbr_thread_online();
 		for (int i = 0; i < n; i++) {
 			void *p = evs[i].data.ptr;
 			if (p == &listen_tag)

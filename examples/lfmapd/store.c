@@ -644,3 +644,6 @@ void store_get_stats(struct store_stats *st)
 }
 
 int store_map_stats(struct lfmap_stats *st) { return lfmap_stats(map, st); }
+
+void store_read_lock(void) { lfmap_read_lock(map); }
+void store_read_unlock(void) { lfmap_read_unlock(map); }

@@ -100,5 +100,10 @@ void store_flush(uint32_t delay);
 void store_maybe_evict(void);
 void store_get_stats(struct store_stats *st);
 int store_map_stats(struct lfmap_stats *st);
+/* The map's read-side section (lfmap_read_lock). Under QSBR an online thread
+ * is already in one and these cost nothing, but the _rcu contract asks for
+ * them, and they keep the store correct with another flavor. */
+void store_read_lock(void);
+void store_read_unlock(void);
 
 #endif

@@ -83,6 +83,16 @@ caslap() {
 	echo "summary: memcaslap ($3): verify_failed ${vf:-?}, verify_misses ${vm:-?}, $gets gets, $tps ops/s (4 s, noisy)"
 }
 
+# mcstat PORT NAME [SUBCOMMAND]: one value of `stats`
+mcstat() {
+	python3 -c '
+import socket,sys
+s=socket.create_connection(("127.0.0.1",int(sys.argv[1])),timeout=5)
+s.sendall(("stats %s\r\n" % sys.argv[3]).encode()); b=b""
+while not b.endswith(b"END\r\n"): b+=s.recv(65536)
+print([l.split()[2].decode() for l in b.split(b"\r\n") if l.startswith(b"STAT %s " % sys.argv[2].encode())][0])' "$1" "$2" "${3:-}"
+}
+
 echo "== uptime: $(uptime)"
 echo "== lfmapd -t 2"
 start build/release/lfmapd main -t 2 -m 64
@@ -127,6 +137,21 @@ else
 	fail "lfmapd did not exit within 20 s of SIGTERM"
 fi
 
+echo "== memory limit: lfmapd -m 8 under memcaslap with 4 kB values"
+start build/release/lfmapd small -t 2 -m 8
+timeout 60 memcaslap -s "127.0.0.1:$port" -T 2 -c 16 -t 3s -X 4000 -v 0.2 >"$tmp/caslap.small" 2>&1
+vf=$(sed -n 's/^verify_failed: *//p' "$tmp/caslap.small")
+bytes=$(mcstat "$port" bytes)
+ev=$(mcstat "$port" evictions)
+items=$(mcstat "$port" curr_items)
+written=$(sed -n 's/^object_bytes: *//p' "$tmp/caslap.small")
+echo "    written $written value bytes; bytes $bytes, curr_items $items, evictions $ev, verify_failed $vf"
+[ "$vf" = 0 ] || fail "memcaslap with eviction: verify_failed '$vf'"
+[ "${bytes:-999999999}" -le $((8 << 20)) ] || fail "bytes $bytes above the 8 MiB limit"
+[ "${ev:-0}" -gt 0 ] || fail "no evictions although $written bytes were written into 8 MiB"
+echo "summary: -m 8: $written value bytes written, $bytes bytes held (limit $((8 << 20))), $ev evictions, verify_failed ${vf:-?}"
+kill -TERM "$small_pid"
+
 echo "== scale-out: 3 instances, ketama"
 ports=()
 for i in 1 2 3; do
@@ -140,12 +165,7 @@ cat "$tmp/ketama"
 caslap "127.0.0.1:${ports[0]},127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}" 4 "3 x lfmapd"
 items=""
 for p in "${ports[@]}"; do
-	n=$(python3 -c '
-import socket,sys
-s=socket.create_connection(("127.0.0.1",int(sys.argv[1])),timeout=5)
-s.sendall(b"stats\r\n"); b=b""
-while not b.endswith(b"END\r\n"): b+=s.recv(65536)
-print([l.split()[2].decode() for l in b.split(b"\r\n") if l.startswith(b"STAT curr_items ")][0])' "$p")
+	n=$(mcstat "$p" curr_items)
 	items="$items $n"
 	[ "${n:-0}" -gt 0 ] || fail "instance on port $p holds no items after memcaslap"
 done
