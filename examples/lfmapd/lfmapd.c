@@ -63,6 +63,7 @@ struct worker;
 struct conn {
 	int fd;
 	struct worker *w;
+	struct conn *prev, *next; /* the worker's connection list */
 	char *rbuf;
 	size_t rcap, rstart, rend;
 	char *wbuf;
@@ -96,6 +97,7 @@ struct worker {
 	int pipe_r, pipe_w;
 	bool listen_paused;
 	time_t listen_resume;
+	struct conn *conns;
 	struct wstats st;
 } __attribute__((aligned(64)));
 
@@ -232,6 +234,12 @@ static void conn_close(struct conn *c)
 		item_discard(c->pit);
 	inc(&c->w->st.curr_conns, (uint64_t)-1);
 	atomic_fetch_sub(&total_conns_now, 1);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
 	free(c->rbuf);
 	free(c->wbuf);
 	free(c);
@@ -258,6 +266,10 @@ static void conn_new(struct worker *w, int fd)
 		atomic_fetch_sub(&total_conns_now, 1);
 		return;
 	}
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
 	inc(&w->st.curr_conns, 1);
 	inc(&w->st.total_conns, 1);
 	vlog(2, "<%d new client connection (worker %u)", fd, w->id);
@@ -976,6 +988,9 @@ static void *worker_main(void *arg)
 		/* Every item pointer of this iteration is dead from here on. */
 		urcu_qsbr_quiescent_state();
 	}
+	/* Shutdown: close our connections (frees half-received items too). */
+	while (w->conns)
+		conn_close(w->conns);
 	urcu_qsbr_unregister_thread();
 	return NULL;
 }

@@ -14,8 +14,8 @@
 #      consistent hashing (lfmapd-ketama-check) and memcaslap over the three
 #      with verification.
 # Every server listens on a kernel-chosen free loopback port (-p 0) and is
-# killed on exit. LFMAPD_ASAN=1 additionally runs steps 1 and 4 against the
-# ASan+UBSan build (build/debug/lfmapd).
+# killed on exit. Unless LFMAPD_ASAN=0, steps 1 and 4 also run against the
+# ASan+UBSan build (build/debug/lfmapd, clang), which must exit 0 with no report.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
@@ -171,7 +171,7 @@ for p in "${ports[@]}"; do
 done
 echo "summary: 3 x lfmapd after memcaslap: curr_items per instance:$items"
 
-if [ "${LFMAPD_ASAN:-0}" = 1 ]; then
+if [ "${LFMAPD_ASAN:-1}" = 1 ]; then
 	echo "== ASan+UBSan build"
 	if make --no-print-directory lfmapd-asan >"$tmp/asan-build" 2>&1; then
 		start build/debug/lfmapd asan -t 2
@@ -183,6 +183,8 @@ if [ "${LFMAPD_ASAN:-0}" = 1 ]; then
 		rc=$?
 		cat "$tmp/asan.err"
 		[ $rc -eq 0 ] || fail "ASan lfmapd exited with $rc"
+		grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$tmp/asan.err" &&
+			fail "sanitizer report from the ASan lfmapd"
 		echo "summary: ASan+UBSan lfmapd: memccapable + hostile client, exit $rc"
 	else
 		cat "$tmp/asan-build"
