@@ -1,0 +1,133 @@
+/* bench/adapters/lfmap.c - lfmap's word-key map and intrusive node map,
+ * used through the public API only, the way a daemon would use them. */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <urcu/urcu-memb.h>
+#include <lfmap.h>
+#include "../adapter.h"
+
+uint64_t bench_hash(uint64_t key) { return lfmap_hash_u64(key, BENCH_SEED); }
+
+static void lf_enter(void *m) { (void)m; urcu_memb_register_thread(); }
+static void lf_exit(void *m) { (void)m; urcu_memb_unregister_thread(); }
+
+/* ---- word-key map: values inline, each call takes the read lock ---- */
+static void *w_create(size_t n)
+{
+	struct lfmap_config c;
+	lfmap_config_init(&c);
+	c.size_hint = n;
+	c.flags |= LFMAP_F_FIXED_SEED;
+	c.seed = BENCH_SEED;
+	return lfmap_word_create(&c);
+}
+static int w_get(void *m, uint64_t k, uint64_t *v) { return lfmap_word_get(m, k, v) == 0; }
+static int w_ins(void *m, uint64_t k, uint64_t v) { return lfmap_word_insert(m, k, v, NULL) == 0; }
+static int w_rem(void *m, uint64_t k) { return lfmap_word_remove(m, k, NULL) == 0; }
+static void w_destroy(void *m) { lfmap_destroy(m); }
+
+const struct bench_adapter bench_lfmap_word = {
+	"lfmap-word", w_create, lf_enter, lf_exit, NULL, w_get, w_ins, w_rem, w_destroy,
+};
+
+/* ---- intrusive node map: one malloc'd item per entry, freed after a grace
+ * period with lfmap_call_rcu ---- */
+struct item {
+	uint64_t key, val;
+	struct lfmap_node node;
+	struct rcu_head rcu;
+};
+static uint64_t n_hash(const void *k, uint64_t seed, void *a)
+{
+	(void)a;
+	return lfmap_hash_u64(*(const uint64_t *)k, seed);
+}
+static int n_match(const struct lfmap_node *n, const void *k, void *a)
+{
+	(void)a;
+	return lfmap_container_of(n, struct item, node)->key == *(const uint64_t *)k;
+}
+static const void *n_key(const struct lfmap_node *n, void *a)
+{
+	(void)a;
+	return &lfmap_container_of(n, struct item, node)->key;
+}
+static void n_free(struct lfmap_node *n, void *a)
+{
+	(void)a;
+	free(lfmap_container_of(n, struct item, node));
+}
+static void *n_create(size_t n)
+{
+	struct lfmap_config c;
+	lfmap_config_init(&c);
+	c.size_hint = n;
+	c.flags |= LFMAP_F_FIXED_SEED;
+	c.seed = BENCH_SEED;
+	c.hash = n_hash;
+	c.match = n_match;
+	c.key_of = n_key;
+	c.node_free = n_free;
+	return lfmap_create(&c);
+}
+static int n_get(void *m, uint64_t k, uint64_t *v)
+{
+	int r = 0;
+	lfmap_read_lock(m);
+	struct lfmap_node *n = lfmap_lookup_rcu(m, &k);
+	if (n) {
+		*v = lfmap_container_of(n, struct item, node)->val;
+		r = 1;
+	}
+	lfmap_read_unlock(m);
+	return r;
+}
+static int n_ins(void *m, uint64_t k, uint64_t v)
+{
+	struct item *it = malloc(sizeof(*it));
+	if (!it)
+		abort();
+	it->key = k;
+	it->val = v;
+	lfmap_read_lock(m);
+	int r = lfmap_insert_rcu(m, &it->node, NULL);
+	lfmap_read_unlock(m);
+	if (r == 0)
+		return 1;
+	free(it); /* never published */
+	if (r != -EEXIST)
+		abort();
+	return 0;
+}
+static struct lfmap *cb_map; /* one node map per process at a time */
+static void item_free_cb(struct rcu_head *h)
+{
+	lfmap_rcu_callback_enter(cb_map, h);
+	free(lfmap_container_of(h, struct item, rcu));
+}
+static int n_rem(void *m, uint64_t k)
+{
+	struct lfmap_node *old;
+	lfmap_read_lock(m);
+	int r = lfmap_remove_rcu(m, &k, &old);
+	if (r == 0)
+		lfmap_call_rcu(m, &lfmap_container_of(old, struct item, node)->rcu, item_free_cb);
+	lfmap_read_unlock(m);
+	return r == 0;
+}
+static void *n_create_reg(size_t n)
+{
+	void *m = n_create(n);
+	cb_map = m;
+	return m;
+}
+static void n_destroy(void *m)
+{
+	urcu_memb_barrier(); /* pending item frees */
+	if (lfmap_destroy(m) != 0)
+		abort();
+}
+
+const struct bench_adapter bench_lfmap_node = {
+	"lfmap-node", n_create_reg, lf_enter, lf_exit, NULL, n_get, n_ins, n_rem, n_destroy,
+};

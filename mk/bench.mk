@@ -1,0 +1,59 @@
+# mk/bench.mk - benchmark harness (bench/, issue 4). Not part of make check.
+#   make bench-build   build/bench/lfmap-bench (gcc/g++ -O2, release liblfmap.a)
+#   make bench-smoke   every adapter's correctness smoke check
+#   make bench-quick   representative subset, < 1 minute
+#   make bench         full matrix (~20 min) -> bench/results/{latest.tsv,summary.md,*.png}
+#   make bench-counts  callgrind/cachegrind per-op counts -> bench/results/counts.tsv
+BENCH_DIR   = build/bench
+BENCH_CC   ?= gcc
+BENCH_CXX  ?= g++
+BENCH_OPT  ?= -O2
+BENCH_CFLAGS = $(BENCH_OPT) -g -Wall -Wextra -Iinclude -pthread
+BENCH_LIBS = build/release/liblfmap.a $$(pkg-config --libs liburcu-memb liburcu-qsbr liburcu-cds ck tbb) -lstdc++ -lm -lpthread
+BENCH_SRCS = bench/lfmap-bench.c bench/adapter.h bench/adapters/lfmap.c \
+	bench/adapters/rculfhash.c bench/adapters/ck_hs.c bench/adapters/oa.c bench/adapters/cxx.cc
+
+.PHONY: bench-build bench-smoke bench-quick bench bench-counts
+
+# $(1): output binary, $(2): extra flags (arch)
+define bench_link
+	@mkdir -p $(dir $(1))
+	$(BENCH_CC) $(BENCH_CFLAGS) $(2) -c bench/adapters/lfmap.c -o $(1)-lfmap.o
+	$(BENCH_CC) $(BENCH_CFLAGS) $(2) -c bench/adapters/rculfhash.c -o $(1)-rculfhash-memb.o
+	$(BENCH_CC) $(BENCH_CFLAGS) $(2) -DBENCH_QSBR -c bench/adapters/rculfhash.c -o $(1)-rculfhash-qsbr.o
+	$(BENCH_CC) $(BENCH_CFLAGS) $(2) -c bench/adapters/ck_hs.c -o $(1)-ck_hs.o
+	$(BENCH_CC) $(BENCH_CFLAGS) $(2) -c bench/adapters/oa.c -o $(1)-oa.o
+	$(BENCH_CXX) $(BENCH_OPT) -g -std=c++17 -Wall -pthread $(2) -c bench/adapters/cxx.cc -o $(1)-cxx.o
+	$(BENCH_CC) $(BENCH_CFLAGS) $(2) -c bench/lfmap-bench.c -o $(1)-main.o
+	$(BENCH_CXX) -pthread -o $(1) $(1)-main.o $(1)-lfmap.o $(1)-rculfhash-memb.o \
+		$(1)-rculfhash-qsbr.o $(1)-ck_hs.o $(1)-oa.o $(1)-cxx.o $(BENCH_LIBS)
+endef
+
+$(BENCH_DIR)/lfmap-bench: $(BENCH_SRCS) build/release/liblfmap.a
+	$(call bench_link,$@,)
+
+# valgrind cannot decode the AVX-512 of -march=native: plain x86-64-v3 here
+$(BENCH_DIR)/lfmap-bench-vg: $(BENCH_SRCS) build/release/liblfmap.a
+	$(call bench_link,$@,-march=x86-64-v3)
+
+# the library is brought up to date by ninja first, then the binaries are
+# relinked only if it (or a bench source) changed
+.PHONY: bench-lib
+bench-lib:
+	sh scripts/gen-ninja.sh && $(NINJA) $(NINJAFLAGS) release-lib
+
+bench-build: bench-lib
+	@$(MAKE) --no-print-directory $(BENCH_DIR)/lfmap-bench
+
+bench-smoke: bench-build
+	$(BENCH_DIR)/lfmap-bench --smoke all
+
+bench-quick: bench-build
+	bash bench/run.sh quick
+
+bench: bench-build
+	bash bench/run.sh full
+
+bench-counts: bench-lib
+	@$(MAKE) --no-print-directory $(BENCH_DIR)/lfmap-bench-vg
+	bash bench/counts.sh
