@@ -192,6 +192,34 @@ static void worker_main(struct stall_state *s, int id, struct mt_rng *rng)
 	}
 }
 
+/*
+ * Lock-free: the workers as a whole complete operations in every window;
+ * and (what a daemon needs) each of them completes operations over the nwin
+ * windows. Windows are long enough for the scheduler of an oversubscribed
+ * 2-core machine; a single thread may still miss a window there.
+ */
+static void check_progress(struct stall_state *s, int nwin, int point, const char *when)
+{
+	uint64_t before[64], start[64];
+	for (int w = 0; w < s->nworkers; w++)
+		before[w] = start[w] = atomic_load(&s->done[w]);
+	for (int win = 0; win < nwin && !mt_failed(); win++) {
+		mt_sleep_us(WINDOW_MS * 1000);
+		uint64_t progress = 0;
+		for (int w = 0; w < s->nworkers; w++) {
+			uint64_t now = atomic_load(&s->done[w]);
+			progress += now - before[w];
+			before[w] = now;
+		}
+		MT_CHECK(progress > 0, "no worker completed an operation in window %d %s (point %d)",
+			 win, when, point);
+		MT_CHECK(atomic_load(&parked), "victim left the hook early");
+	}
+	for (int w = 0; w < s->nworkers; w++)
+		MT_CHECK(before[w] > start[w], "worker %d completed no operation %s (point %d)", w,
+			 when, point);
+}
+
 static void stall_thread(struct mt_thread *t)
 {
 	struct stall_state *s = t->arg;
@@ -245,31 +273,8 @@ static void stalled_evacuator(const void *arg)
 		mt_join(g);
 		goto out_map;
 	}
-	/* The victim is parked inside the evacuation of bucket 0. Lock-free:
-	 * the workers as a whole complete operations in every window; and
-	 * (what a daemon needs) each of them completes operations over the
-	 * stalled period. Windows are long enough for the scheduler of an
-	 * oversubscribed 2-core machine. */
-	uint64_t before[64], start[64];
-	for (int w = 0; w < s->nworkers; w++)
-		before[w] = start[w] = atomic_load(&s->done[w]);
-	for (int win = 0; win < 5 && !mt_failed(); win++) {
-		mt_sleep_us(WINDOW_MS * 1000);
-		uint64_t progress = 0;
-		for (int w = 0; w < s->nworkers; w++) {
-			uint64_t now = atomic_load(&s->done[w]);
-			progress += now - before[w];
-			before[w] = now;
-		}
-		MT_CHECK(progress > 0,
-			 "no worker completed an operation in window %d while a thread is "
-			 "parked at point %d", win, point);
-		MT_CHECK(atomic_load(&parked), "victim left the hook early");
-	}
-	for (int w = 0; w < s->nworkers; w++)
-		MT_CHECK(before[w] > start[w],
-			 "worker %d completed no operation while a thread was parked at point %d",
-			 w, point);
+	/* The victim is parked inside the evacuation of bucket 0. */
+	check_progress(s, 5, point, "while a thread is parked");
 	/* The migration finishes without the parked thread: evacuate
 	 * everything (bucket 0 included, whose evacuation the victim
 	 * started) and swing the root. */
@@ -283,13 +288,7 @@ static void stalled_evacuator(const void *arg)
 		 st1.buckets, 2 * st0.buckets);
 	MT_CHECK(atomic_load(&parked), "victim left the hook early");
 	/* ... and the workers still progress after the switch. */
-	for (int w = 0; w < s->nworkers; w++)
-		before[w] = atomic_load(&s->done[w]);
-	mt_sleep_us(WINDOW_MS * 1000);
-	for (int w = 0; w < s->nworkers; w++)
-		MT_CHECK(atomic_load(&s->done[w]) > before[w],
-			 "worker %d stopped after the migration finished", w);
-
+	check_progress(s, 3, point, "after the migration finished");
 	atomic_store(&s->stop, true);
 	atomic_store(&release_it, 1);
 	mt_join(g);
