@@ -8,7 +8,10 @@
 #   slap:   memcslap -t get (4 client threads, blocking get after a load).
 # The servers alternate, BENCH_ROUNDS rounds each; every run is a row of
 # bench/results/daemon.tsv (appended; a header is written if the file is new),
-# and medians are printed at the end. The clients run on the same machine and
+# and medians are printed at the end. Besides throughput, each row has the
+# server's CPU time per operation (user + system time of the whole server
+# process from /proc/PID/stat across the run, divided by the operations):
+# far less sensitive than throughput to other jobs sharing the machine. The clients run on the same machine and
 # compete with the servers for its cores: compare the two servers with each
 # other, not with other machines. Not part of make check (make bench-daemon).
 # Environment: BENCH_THREADS (2), BENCH_ROUNDS (3), BENCH_SECS (8),
@@ -49,6 +52,15 @@ start() { # start SERVER -> $port, $srv
 	echo "bench-daemon: $1 did not start"; cat "$tmp/srv.log"; exit 1
 }
 stop() { kill "$srv"; wait "$srv" 2>/dev/null; srv=; }
+# CPU ticks (user + system) used so far by the server process
+ticks() { awk '{ print $14 + $15 }' "/proc/$srv/stat"; }
+HZ=$(getconf CLK_TCK)
+# cpu_per_op TICKS_BEFORE OPS: microseconds of server CPU per operation
+cpu_per_op() {
+	local t1
+	t1=$(ticks)
+	awk -v a="$1" -v b="$t1" -v n="$2" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.2f", (b - a) * 1e6 / hz / n; else print "NA" }'
+}
 
 # percentile P of a memcaslap "Log2 Dist" block (stdin: the rows)
 pct() {
@@ -58,16 +70,19 @@ pct() {
 		      for (k = 0; k < 64; k++) { acc += n[k]; if (acc >= p * tot) { print 2 ^ (k + 1); exit } } }'
 }
 
-[ -f "$OUT" ] || printf 'date\tloadavg1\tserver\tthreads\ttool\tworkload\tround\tops_per_s\tget_avg_us\tget_p50_us\tget_p99_us\tset_avg_us\n' >"$OUT"
+[ -f "$OUT" ] || printf 'date\tloadavg1\tserver\tthreads\ttool\tworkload\tround\tops_per_s\tget_avg_us\tget_p50_us\tget_p99_us\tset_avg_us\tserver_cpu_us_per_op\n' >"$OUT"
 echo "bench-daemon: $(nproc) cores, threads $T, $ROUNDS rounds, uptime: $(uptime)"
 
 for r in $(seq "$ROUNDS"); do
 	for s in memcached lfmapd; do
 		start $s
 		la=$(cut -d' ' -f1 /proc/loadavg)
+		t0=$(ticks)
 		timeout $((SECS + 30)) memcaslap -s "127.0.0.1:$port" -T 2 -c "$CONC" -X 128 -t "${SECS}s" -S "${SECS}s" \
 			>"$tmp/caslap" 2>&1
 		tps=$(sed -n 's/.*TPS: *\([0-9]*\).*/\1/p' "$tmp/caslap" | tail -1)
+		nops=$(sed -n 's/.*Ops: *\([0-9]*\).*/\1/p' "$tmp/caslap" | tail -1)
+		cpu=$(cpu_per_op "$t0" "${nops:-0}")
 		# the final "Get Statistics (N events)" block and its Log2 histogram
 		sed -n '/^Get Statistics (/,/^Set Statistics (/p' "$tmp/caslap" >"$tmp/get"
 		sed -n '/^Set Statistics (/,/^Total Statistics/p' "$tmp/caslap" >"$tmp/set"
@@ -75,24 +90,29 @@ for r in $(seq "$ROUNDS"); do
 		savg=$(awk '/Avg:/ { print $2; exit }' "$tmp/set")
 		p50=$(pct 0.50 <"$tmp/get")
 		p99=$(pct 0.99 <"$tmp/get")
-		printf '%s\t%s\t%s\t%s\tmemcaslap\tget90-set10-128B-c%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+		printf '%s\t%s\t%s\t%s\tmemcaslap\tget90-set10-128B-c%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
 			"$(date -u +%FT%TZ)" "$la" $s "$T" "$CONC" "$r" "${tps:-NA}" "${gavg:-NA}" "$p50" "$p99" \
-			"${savg:-NA}" | tee -a "$OUT"
+			"${savg:-NA}" "$cpu" | tee -a "$OUT"
 		la=$(cut -d' ' -f1 /proc/loadavg)
+		t0=$(ticks)
 		timeout 120 memcslap -s "127.0.0.1:$port" -c 4 -e 10000 -t get >"$tmp/slap" 2>&1
 		line=$(grep 'Time to get .* by' "$tmp/slap")
 		ops=$(echo "$line" | awk '{ for (i = 1; i <= NF; i++) if ($i == "get") k = $(i + 1); t = $(NF - 1); if (t > 0) printf "%d", k / t }')
-		printf '%s\t%s\t%s\t%s\tmemcslap\tget-c4\t%s\t%s\tNA\tNA\tNA\tNA\n' \
-			"$(date -u +%FT%TZ)" "$la" $s "$T" "$r" "${ops:-NA}" | tee -a "$OUT"
+		# memcslap loads its keys with sets first, then times the gets:
+		# the CPU figure covers both (sets + gets)
+		nk=$(grep -h 'Time to [sg]et .* by\|Time to set [0-9]* keys' "$tmp/slap" | awk '{ s += $4 } END { print s + 0 }')
+		cpu=$(cpu_per_op "$t0" "$nk")
+		printf '%s\t%s\t%s\t%s\tmemcslap\tget-c4\t%s\t%s\tNA\tNA\tNA\tNA\t%s\n' \
+			"$(date -u +%FT%TZ)" "$la" $s "$T" "$r" "${ops:-NA}" "$cpu" | tee -a "$OUT"
 		stop
 	done
 done
 
-echo "== medians of this run (ops/s; get avg us for memcaslap)"
+echo "== medians of this run"
 tail -n $((ROUNDS * 4)) "$OUT" | awk -F'\t' '
-	{ k = $3 " " $5; v[k, ++n[k]] = $8; g[k, n[k]] = $9 }
+	{ k = $3 " " $5; v[k, ++n[k]] = $8; g[k, n[k]] = $13 }
 	END { for (k in n) { m = n[k]
 		for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[k, j] + 0 < v[k, i] + 0) { t = v[k, i]; v[k, i] = v[k, j]; v[k, j] = t }
 		for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (g[k, j] + 0 < g[k, i] + 0) { t = g[k, i]; g[k, i] = g[k, j]; g[k, j] = t }
-		printf "%-22s median %s ops/s (get avg median %s us)\n", k, v[k, int((m + 1) / 2)], g[k, int((m + 1) / 2)] } }' | sort
+		printf "%-22s median %s ops/s, median server CPU %s us/op\n", k, v[k, int((m + 1) / 2)], g[k, int((m + 1) / 2)] } }' | sort
 echo "bench-daemon: rows appended to $OUT; uptime after: $(uptime)"

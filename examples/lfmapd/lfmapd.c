@@ -358,7 +358,9 @@ static void emit_value(struct conn *c, struct item *it, bool with_cas)
 
 static void cmd_get(struct conn *c, char *args, bool with_cas)
 {
-	size_t mark = c->wend;
+	/* Where this command's reply starts, relative to wstart (out_reserve
+	 * may move the pending bytes to the front of the buffer). */
+	size_t mark = c->wend - c->wstart;
 	int nkeys = 0;
 	char *p = args;
 	c->oom = false;
@@ -372,7 +374,7 @@ static void cmd_get(struct conn *c, char *args, bool with_cas)
 			p++;
 		size_t nk = (size_t)(p - k);
 		if (nk > KEY_MAX) {
-			c->wend = mark;
+			c->wend = c->wstart + mark;
 			client_error(c, "bad command line format");
 			return;
 		}
@@ -386,7 +388,7 @@ static void cmd_get(struct conn *c, char *args, bool with_cas)
 			inc(&c->w->st.get_misses, 1);
 		}
 		if (c->oom) {
-			c->wend = mark;
+			c->wend = c->wstart + mark;
 			c->oom = false;
 			out_str(c, "SERVER_ERROR out of memory writing get response\r\n");
 			return;

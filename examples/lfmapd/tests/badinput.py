@@ -174,6 +174,21 @@ def a_large_values():
     v = os.urandom(1024 * 1024)
     check(c.cmd(b"set big:4 7 0 %d\r\n%s\r\n" % (len(v), v)) == b"STORED", "1 MiB value stored")
     check(c.get(b"big:4") == (7, v), "1 MiB value read back")
+    # a multi-get whose reply would exceed the per-connection output limit
+    # (64 MiB in lfmapd): an error instead of a partial reply (memcached
+    # streams it; either way the connection must stay in sync)
+    c.send(b"get" + b" big:4" * 80 + b"\r\n")
+    n = 0
+    while True:
+        l = c.line()
+        if l.startswith(b"VALUE"):
+            c.exact(len(v) + 2)
+            n += 1
+            continue
+        break
+    check(l == b"END" and n == 80 or l.startswith(b"SERVER_ERROR"),
+          "80 MiB multi-get: %d values then %r" % (n, l[:60]))
+    alive(c, "80 MiB multi-get")
     c.cmd(b"delete big:4\r\n")
     c.close()
 
