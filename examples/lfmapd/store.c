@@ -33,7 +33,10 @@ static size_t ring_size, seg_size;
 static atomic_llong mem_used, pending;
 static atomic_ullong cas_counter, oldest_cas;
 static atomic_uint oldest_live;
-static atomic_ullong n_items, n_total, n_evict, n_reclaimed, n_flush;
+/* n_items may dip below zero for a moment: an item can be unlinked by
+ * another thread before its publisher has counted it. */
+static atomic_llong n_items;
+static atomic_ullong n_total, n_evict, n_reclaimed, n_flush;
 static time_t started_mono, started_unix;
 
 static _Thread_local unsigned tl_worker;
@@ -634,7 +637,8 @@ void store_maybe_evict(void)
 void store_get_stats(struct store_stats *st)
 {
 	long long b = atomic_load(&mem_used);
-	st->curr_items = atomic_load(&n_items);
+	long long ni = atomic_load(&n_items);
+	st->curr_items = ni < 0 ? 0 : (uint64_t)ni;
 	st->total_items = atomic_load(&n_total);
 	st->bytes = b < 0 ? 0 : (uint64_t)b;
 	st->evictions = atomic_load(&n_evict);
