@@ -323,6 +323,25 @@ static inline bool lfm_bad_map(const struct lfmap *m, uint32_t kind)
 	return LFM_UNLIKELY(m == NULL || m->kind != kind);
 }
 
+/*
+ * lfm_bad_map for the `_rcu` entry points. Debug builds (-DLFMAP_DEBUG: the
+ * ASan+UBSan variant) also assert the precondition that cannot be checked
+ * cheaply otherwise: the caller holds the read lock of the map's flavor
+ * (liburcu's read_ongoing). Release builds never abort (they do not check).
+ */
+#ifdef LFMAP_DEBUG
+#include <assert.h>
+static inline bool lfm_bad_map_rcu(const struct lfmap *m, uint32_t kind)
+{
+	if (lfm_bad_map(m, kind))
+		return true;
+	assert(m->flavor->read_ongoing() && "lfmap: _rcu call outside the read lock");
+	return false;
+}
+#else
+#define lfm_bad_map_rcu(m, kind) lfm_bad_map(m, kind)
+#endif
+
 /* Node engine (node.c), also used by the string map. */
 enum lfm_node_op { N_INSERT, N_UPSERT, N_REPLACE, N_CMPREPLACE, N_REMOVE, N_REMOVE_NODE, N_COMPUTE };
 LFM_HIDDEN struct lfmap_node *lfm_node_lookup(struct lfmap *m, const void *key);

@@ -253,7 +253,7 @@ struct lfmap_node *lfm_node_lookup(struct lfmap *m, const void *key)
 
 struct lfmap_node *lfmap_lookup_rcu(struct lfmap *m, const void *key)
 {
-	if (lfm_bad_map(m, LFM_KIND_NODE) || key == NULL) {
+	if (lfm_bad_map_rcu(m, LFM_KIND_NODE) || key == NULL) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -269,7 +269,7 @@ static bool bad_node(const struct lfmap_node *n)
 
 int lfmap_insert_rcu(struct lfmap *m, struct lfmap_node *node, struct lfmap_node **existing)
 {
-	if (lfm_bad_map(m, LFM_KIND_NODE) || bad_node(node))
+	if (lfm_bad_map_rcu(m, LFM_KIND_NODE) || bad_node(node))
 		return -EINVAL;
 	struct node_req r = {.op = N_INSERT, .key = m->key_of(node, m->cb_arg), .node = node};
 	int ret = node_rmw(m, &r);
@@ -280,7 +280,7 @@ int lfmap_insert_rcu(struct lfmap *m, struct lfmap_node *node, struct lfmap_node
 
 int lfmap_upsert_rcu(struct lfmap *m, struct lfmap_node *node, struct lfmap_node **old)
 {
-	if (lfm_bad_map(m, LFM_KIND_NODE) || bad_node(node))
+	if (lfm_bad_map_rcu(m, LFM_KIND_NODE) || bad_node(node))
 		return -EINVAL;
 	struct node_req r = {.op = N_UPSERT, .key = m->key_of(node, m->cb_arg), .node = node};
 	int ret = node_rmw(m, &r);
@@ -291,7 +291,7 @@ int lfmap_upsert_rcu(struct lfmap *m, struct lfmap_node *node, struct lfmap_node
 
 int lfmap_replace_rcu(struct lfmap *m, struct lfmap_node *node, struct lfmap_node **old)
 {
-	if (lfm_bad_map(m, LFM_KIND_NODE) || bad_node(node))
+	if (lfm_bad_map_rcu(m, LFM_KIND_NODE) || bad_node(node))
 		return -EINVAL;
 	struct node_req r = {.op = N_REPLACE, .key = m->key_of(node, m->cb_arg), .node = node};
 	int ret = node_rmw(m, &r);
@@ -302,7 +302,7 @@ int lfmap_replace_rcu(struct lfmap *m, struct lfmap_node *node, struct lfmap_nod
 
 int lfmap_cmp_replace_rcu(struct lfmap *m, struct lfmap_node *expected, struct lfmap_node *node)
 {
-	if (lfm_bad_map(m, LFM_KIND_NODE) || bad_node(node) || bad_node(expected))
+	if (lfm_bad_map_rcu(m, LFM_KIND_NODE) || bad_node(node) || bad_node(expected))
 		return -EINVAL;
 	const void *key = m->key_of(expected, m->cb_arg);
 	if (!m->match(node, key, m->cb_arg))
@@ -313,7 +313,7 @@ int lfmap_cmp_replace_rcu(struct lfmap *m, struct lfmap_node *expected, struct l
 
 int lfmap_remove_rcu(struct lfmap *m, const void *key, struct lfmap_node **removed)
 {
-	if (lfm_bad_map(m, LFM_KIND_NODE) || key == NULL)
+	if (lfm_bad_map_rcu(m, LFM_KIND_NODE) || key == NULL)
 		return -EINVAL;
 	struct node_req r = {.op = N_REMOVE, .key = key};
 	int ret = node_rmw(m, &r);
@@ -324,7 +324,7 @@ int lfmap_remove_rcu(struct lfmap *m, const void *key, struct lfmap_node **remov
 
 int lfmap_remove_node_rcu(struct lfmap *m, struct lfmap_node *node)
 {
-	if (lfm_bad_map(m, LFM_KIND_NODE) || bad_node(node))
+	if (lfm_bad_map_rcu(m, LFM_KIND_NODE) || bad_node(node))
 		return -EINVAL;
 	struct node_req r = {.op = N_REMOVE_NODE, .key = m->key_of(node, m->cb_arg), .node = node};
 	return node_rmw(m, &r);
@@ -344,7 +344,7 @@ int lfm_node_compute(struct lfmap *m, const void *key, lfmap_compute_fn fn, void
 int lfmap_compute_rcu(struct lfmap *m, const void *key, lfmap_compute_fn fn, void *arg,
 		      struct lfmap_node **old)
 {
-	if (lfm_bad_map(m, LFM_KIND_NODE) || key == NULL || fn == NULL)
+	if (lfm_bad_map_rcu(m, LFM_KIND_NODE) || key == NULL || fn == NULL)
 		return -EINVAL;
 	return lfm_node_compute(m, key, fn, arg, old);
 }
@@ -370,7 +370,7 @@ int lfm_node_remove(struct lfmap *m, const void *key, struct lfmap_node **remove
 
 int lfmap_foreach_rcu(struct lfmap *m, lfmap_node_visit_fn fn, void *arg)
 {
-	if (lfm_bad_map(m, LFM_KIND_NODE) || fn == NULL)
+	if (lfm_bad_map_rcu(m, LFM_KIND_NODE) || fn == NULL)
 		return -EINVAL;
 	return lfm_node_foreach(m, fn, arg);
 }

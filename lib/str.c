@@ -124,7 +124,7 @@ static bool bad_key(const void *key, size_t klen)
 int lfmap_str_get_rcu(struct lfmap *m, const void *key, size_t klen, const void **val,
 		      size_t *vlen)
 {
-	if (lfm_bad_map(m, LFM_KIND_STR) || bad_key(key, klen))
+	if (lfm_bad_map_rcu(m, LFM_KIND_STR) || bad_key(key, klen))
 		return -EINVAL;
 	struct lfm_strkey k = {key, klen};
 	struct lfmap_node *n = lfm_node_lookup(m, &k);
@@ -284,7 +284,7 @@ static int str_visit_node(struct lfmap_node *n, void *arg)
 
 int lfmap_str_foreach_rcu(struct lfmap *m, lfmap_str_visit_fn fn, void *arg)
 {
-	if (lfm_bad_map(m, LFM_KIND_STR) || fn == NULL)
+	if (lfm_bad_map_rcu(m, LFM_KIND_STR) || fn == NULL)
 		return -EINVAL;
 	struct str_visit v = {fn, arg};
 	return lfm_node_foreach(m, str_visit_node, &v);

@@ -232,7 +232,7 @@ static int word_rmw(struct lfmap *m, struct word_req *r)
 
 int lfmap_word_get_rcu(struct lfmap *m, uint64_t key, uint64_t *val)
 {
-	if (lfm_bad_map(m, LFM_KIND_WORD))
+	if (lfm_bad_map_rcu(m, LFM_KIND_WORD))
 		return -EINVAL;
 	uint64_t v;
 	if (LFM_UNLIKELY(key == 0)) {
@@ -296,7 +296,7 @@ static int run_rcu(struct lfmap *m, struct word_req *r, uint64_t *out)
 
 #define CHECK_ARGS(v)                                \
 	do {                                         \
-		if (lfm_bad_map(m, LFM_KIND_WORD))   \
+		if (lfm_bad_map_rcu(m, LFM_KIND_WORD))\
 			return -EINVAL;              \
 		if ((v) > LFMAP_WORD_VALUE_MAX)      \
 			return -ERANGE;              \
@@ -420,7 +420,7 @@ int lfmap_word_compute(struct lfmap *m, uint64_t key, lfmap_word_compute_fn fn, 
 
 int lfmap_word_foreach_rcu(struct lfmap *m, lfmap_word_visit_fn fn, void *arg)
 {
-	if (lfm_bad_map(m, LFM_KIND_WORD) || fn == NULL)
+	if (lfm_bad_map_rcu(m, LFM_KIND_WORD) || fn == NULL)
 		return -EINVAL;
 	return lfm_word_foreach(m, fn, arg);
 }

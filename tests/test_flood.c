@@ -111,8 +111,8 @@ Test(flood, reseed_breaks_up_a_flooded_chain)
 		     "ones (%.0f ns)", dget, fget);
 
 	tu_quiesce();
-	lfmap_destroy(fixed);
-	lfmap_destroy(def);
+	cr_assert_eq(lfmap_destroy(fixed), 0);
+	cr_assert_eq(lfmap_destroy(def), 0);
 	free(keys);
 }
 
@@ -165,7 +165,7 @@ Test(flood, reseed_keeps_every_entry_under_concurrent_updates)
 	cr_assert_eq(exact, live);
 	cr_assert_geq(tu_stats(m).seed_changes, 1);
 	tu_quiesce();
-	lfmap_destroy(m);
+	cr_assert_eq(lfmap_destroy(m), 0);
 	free(ref);
 	free(keys);
 }
@@ -174,6 +174,7 @@ Test(flood, node_map_with_constant_hash_counts_but_does_not_reseed)
 {
 	struct tu_node_cb cb;
 	struct lfmap_config cfg = tu_node_config(&cb, TU_HASH_CONST);
+	cfg.node_free = tu_node_free_cb;
 	struct lfmap *m = lfmap_create(&cfg);
 	cr_assert(m != NULL);
 	enum { N = 200 };
@@ -196,5 +197,8 @@ Test(flood, node_map_with_constant_hash_counts_but_does_not_reseed)
 		lfmap_read_unlock(m);
 	}
 	tu_quiesce();
-	lfmap_destroy(m); /* frees the nodes through node_free */
+	cr_assert_eq(lfmap_destroy(m), 0); /* frees the nodes through node_free */
+	cr_assert_eq(cb.node_free_calls, N);
+	for (int i = 0; i < N; i++)
+		tu_node_delete(nodes[i]);
 }

@@ -137,3 +137,33 @@ Test(rcu, siphash13_known_answer)
 	}
 	cr_assert_eq(same, 0u);
 }
+
+#ifdef LFMAP_DEBUG
+#include <signal.h>
+/* Debug builds (the ASan variant) assert the one precondition the library
+ * cannot check cheaply in release builds: `_rcu` calls hold the read lock. */
+Test(rcu, debug_build_asserts_read_lock_in_rcu_calls, .signal = SIGABRT)
+{
+	struct lfmap_config cfg;
+	lfmap_config_init(&cfg);
+	struct lfmap *m = lfmap_word_create(&cfg);
+	cr_assert(m != NULL);
+	uint64_t v;
+	(void)lfmap_word_get_rcu(m, 1, &v); /* no lfmap_read_lock: aborts */
+}
+
+Test(rcu, debug_build_accepts_rcu_calls_under_the_lock)
+{
+	struct lfmap_config cfg;
+	lfmap_config_init(&cfg);
+	struct lfmap *m = lfmap_word_create(&cfg);
+	cr_assert(m != NULL);
+	lfmap_read_lock(m);
+	cr_assert_eq(lfmap_word_insert_rcu(m, 1, 2, NULL), 0);
+	uint64_t v = 0;
+	cr_assert_eq(lfmap_word_get_rcu(m, 1, &v), 0);
+	lfmap_read_unlock(m);
+	cr_assert_eq(v, 2);
+	cr_assert_eq(lfmap_destroy(m), 0);
+}
+#endif

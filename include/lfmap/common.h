@@ -23,7 +23,10 @@
  *    read lock held (lfmap_read_lock() or the flavor's own rcu_read_lock()).
  *    Pointers they hand out stay valid until that read-side critical section
  *    ends. The other functions take the read lock themselves; they may also be
- *    called with it held (liburcu read-side sections nest).
+ *    called with it held (liburcu read-side sections nest). A library built
+ *    with -DLFMAP_DEBUG (the project's debug variant) asserts the read lock
+ *    in every "_rcu" call (liburcu's rcu_read_ongoing); release builds do
+ *    not check it and never abort.
  *  - Every thread that calls into a map must be registered with the map's
  *    liburcu flavor (rcu_register_thread() of that flavor; not needed for
  *    urcu-bp). Under QSBR it must also be online.
