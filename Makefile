@@ -69,7 +69,7 @@ experiment experiments:
 soak:
 	bash scripts/soak.sh
 
-install: all
+install: all install-man
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(pc_libdir)|' \
 	    -e 's|@INCLUDEDIR@|$(pc_includedir)|' -e 's|@VERSION@|$(VERSION)|' \
 	    lfmap.pc.in >$(REL)/lfmap.pc
