@@ -130,6 +130,8 @@ struct lfm_table {
 	/* Migration bookkeeping, written by helpers: its own line. */
 	lfm_word work_cursor __attribute__((aligned(LFM_CACHELINE)));
 	lfm_word verified; /* every bucket below it is FORWARDED (I9) */
+	lfm_word alloc_stuck; /* 1 after an evacuation failed to allocate, until
+	                         one succeeds: helpers then freeze no new bucket */
 	lfm_word overflow; /* overflow buckets appended to this table */
 	lfm_word starting; /* 0 -> 1 by the one thread allowed to start a migration */
 	lfm_word mig_kind; /* enum lfmap_resize of the migration out of this table */
@@ -309,12 +311,17 @@ static inline struct lfm_table *lfm_next_acquire(const struct lfm_table *t)
 	return (struct lfm_table *)lfm_ptr_load_acquire(&t->next);
 }
 
-/* A writer about to update in t helps a running migration (bounded work). */
-static inline int lfm_writer_help(struct lfmap *m, struct lfm_table *t)
+/*
+ * A writer about to update in t helps a running migration (bounded work).
+ * An allocation failure while helping is not the writer's failure: its own
+ * operation goes on, and fails with -ENOMEM only if its own bucket needs
+ * the evacuation that could not allocate (a remove can still free memory
+ * under memory pressure; found by tests/test_oom.c).
+ */
+static inline void lfm_writer_help(struct lfmap *m, struct lfm_table *t)
 {
 	if (LFM_UNLIKELY(lfm_load_relaxed(&t->next) != 0))
-		return lfm_migrate_work(m, t, m->max_work, true);
-	return 0;
+		(void)lfm_migrate_work(m, t, m->max_work, true);
 }
 
 /* Argument check shared by every entry point: non-NULL map of that kind. */

@@ -328,15 +328,24 @@ int lfm_migrate_work(struct lfmap *m, struct lfm_table *t, uint64_t budget, bool
 		return 0;
 	uint64_t n = t->nbuckets, done = 0;
 
-	while (done < budget) {
+	/*
+	 * After an allocation failure, hand out no new bucket: an evacuation
+	 * that fails leaves its bucket frozen (updates of its keys fail with
+	 * -ENOMEM until it is done), so helpers only retry the stuck bucket
+	 * through the verified walk below until one evacuation succeeds.
+	 * Relaxed: a hint; correctness never depends on it.
+	 */
+	while (done < budget && !lfm_load_relaxed(&t->alloc_stuck)) {
 		/* relaxed: the cursor only hands out indices; what is done is
 		 * proved by FORWARDED bits, never by the cursor. */
 		uint64_t i = lfm_fetch_add_relaxed(&t->work_cursor, 1);
 		if (i >= n)
 			break;
 		int r = lfm_evacuate(m, t, i, by_writer);
-		if (r < 0)
+		if (r < 0) {
+			lfm_store_relaxed(&t->alloc_stuck, 1);
 			return r;
+		}
 		done++;
 	}
 	for (uint64_t checks = 0; checks < 8 * budget + 8; checks++) {
@@ -349,8 +358,12 @@ int lfm_migrate_work(struct lfmap *m, struct lfm_table *t, uint64_t budget, bool
 			if (done >= budget)
 				break;
 			int r = lfm_evacuate(m, t, v, by_writer);
-			if (r < 0)
+			if (r < 0) {
+				lfm_store_relaxed(&t->alloc_stuck, 1);
 				return r;
+			}
+			if (lfm_load_relaxed(&t->alloc_stuck))
+				lfm_store_relaxed(&t->alloc_stuck, 0);
 			done++;
 		}
 		/* acq_rel: whoever reads verified >= i+1 has seen bucket i

@@ -51,9 +51,17 @@ static inline void set_node_hash(struct lfmap_node *n, uint64_t h)
  * Outcome for the key's current node cur (NULL: absent). Returns true if the
  * slot must change to *nv, false if the op completes without writing.
  */
-static bool node_decide(struct node_req *r, struct lfmap_node *cur, uint64_t h, uint64_t *nv)
+static bool node_decide(const struct lfmap *m, struct node_req *r, struct lfmap_node *cur,
+			uint64_t h, uint64_t *nv)
 {
 	r->out = cur;
+	if (cur != NULL && cur == r->node && r->op != N_REMOVE_NODE) {
+		/* upsert / replace / cmp_replace (or insert) of a node that is
+		 * already mapped: nothing to do, and no node to hand back as
+		 * "old" (the caller would free a live node). */
+		r->ret = -EEXIST;
+		return false;
+	}
 	switch (r->op) {
 	case N_INSERT:
 		if (cur != NULL) {
@@ -93,7 +101,13 @@ static bool node_decide(struct node_req *r, struct lfmap_node *cur, uint64_t h, 
 		int verdict = r->fn(cur, &nn, r->arg);
 		r->ret = verdict;
 		if (verdict == LFMAP_COMPUTE_SET) {
-			if (nn == NULL || ((uintptr_t)nn & LFM_V_STATE)) {
+			if (nn != NULL && nn == cur) { /* SET of the mapped node: KEEP */
+				r->ret = LFMAP_COMPUTE_KEEP;
+				return false;
+			}
+			/* a node of another key would corrupt the map (I1) */
+			if (nn == NULL || ((uintptr_t)nn & LFM_V_STATE) ||
+			    !m->match(nn, r->key, m->cb_arg)) {
 				r->ret = -EINVAL;
 				return false;
 			}
@@ -124,9 +138,8 @@ static inline bool is_key(const struct lfmap *m, const struct node_req *r, struc
 static int node_rmw(struct lfmap *m, struct node_req *r)
 {
 	struct lfm_table *t = lfm_root_acquire(m);
-	int err = lfm_writer_help(m, t);
-	if (err < 0)
-		return err;
+	lfm_writer_help(m, t);
+	int err;
 
 	for (;;) {
 		uint64_t h = node_hash(m, t, r->key);
@@ -148,7 +161,7 @@ static int node_rmw(struct lfmap *m, struct node_req *r)
 				uint64_t k = lfm_load_relaxed(&sl->key);
 				if (k == 0) {
 					/* I1: no h-slot further on. Claim only to insert. */
-					if (!node_decide(r, NULL, h, &nv))
+					if (!node_decide(m, r, NULL, h, &nv))
 						return r->ret;
 					if (!lfm_cas_relaxed(&sl->key, &k, h) && k != h)
 						continue;
@@ -167,7 +180,7 @@ static int node_rmw(struct lfmap *m, struct node_req *r)
 				} else {
 					continue; /* tombstone: never revived */
 				}
-				if (!node_decide(r, cur, h, &nv))
+				if (!node_decide(m, r, cur, h, &nv))
 					return r->ret; /* valid if frozen: head seen unforwarded */
 				if (v & LFM_V_FROZEN)
 					goto frozen;
@@ -188,7 +201,7 @@ static int node_rmw(struct lfmap *m, struct node_req *r)
 				len++;
 				continue;
 			}
-			if (!node_decide(r, NULL, h, &nv))
+			if (!node_decide(m, r, NULL, h, &nv))
 				return r->ret;
 			/* One CAS appends the bucket and publishes the entry. */
 			LFM_EXP_POINT(LFM_EXP_BEFORE_APPEND);

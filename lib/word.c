@@ -157,9 +157,8 @@ static int word_rmw(struct lfmap *m, struct word_req *r)
 		return zero_key_rmw(m, r);
 
 	struct lfm_table *t = lfm_root_acquire(m);
-	int err = lfm_writer_help(m, t);
-	if (err < 0)
-		return err;
+	lfm_writer_help(m, t);
+	int err;
 
 	for (;;) {
 		uint64_t i = lfm_word_bhash(r->key, t->seed) & t->mask;

@@ -59,10 +59,10 @@ static int compute_same(struct lfmap_node *cur, struct lfmap_node **newnode, voi
 /*
  * node.h: "A node may be in at most one map at a time, and must not be
  * reinserted before it was removed." Inserting the mapped node again is
- * harmless with insert (-EEXIST, existing = the node). upsert/replace/compute
- * with the node that is already mapped replace it by itself: the map stays
- * consistent (one entry, same node), and the "old" node handed back is the
- * node itself, which the caller must NOT free (undocumented, see HARDENING).
+ * harmless with insert (-EEXIST, existing = the node). upsert, replace and
+ * cmp_replace of the node that is already mapped return -EEXIST and hand no
+ * "old" node back (the caller would free a live node); compute SET of the
+ * mapped node is KEEP (node.h). The map stays consistent: one entry.
  */
 Test(badinput, node_inserted_twice_same_map)
 {
@@ -76,18 +76,17 @@ Test(badinput, node_inserted_twice_same_map)
 	cr_assert_eq(out, &a->node);
 	out = NULL;
 	int rc = lfmap_upsert_rcu(m, &a->node, &out);
-	cr_assert_eq(rc, 1, "upsert of the mapped node itself = %d", rc);
-	cr_assert_eq(out, &a->node);
-	out = NULL;
+	cr_assert_eq(rc, -EEXIST, "upsert of the mapped node itself = %d", rc);
+	cr_assert_null(out, "upsert handed back the live node as old");
 	rc = lfmap_replace_rcu(m, &a->node, &out);
-	cr_assert_eq(rc, 0, "replace by itself = %d", rc);
-	cr_assert_eq(out, &a->node);
+	cr_assert_eq(rc, -EEXIST, "replace by itself = %d", rc);
+	cr_assert_null(out, "replace handed back the live node as old");
 	rc = lfmap_cmp_replace_rcu(m, &a->node, &a->node);
-	cr_assert_eq(rc, 0, "cmp_replace by itself = %d", rc);
+	cr_assert_eq(rc, -EEXIST, "cmp_replace by itself = %d", rc);
 	uint64_t key = 5;
 	g_same = &a->node;
 	rc = lfmap_compute_rcu(m, &key, compute_same, NULL, &out);
-	cr_assert_eq(rc, LFMAP_COMPUTE_SET, "compute SET of the mapped node = %d", rc);
+	cr_assert_eq(rc, LFMAP_COMPUTE_KEEP, "compute SET of the mapped node = %d", rc);
 	cr_assert_eq(lfmap_lookup_rcu(m, &key), &a->node);
 	lfmap_read_unlock(m);
 	cr_assert_eq(count_exact(m), 1);
@@ -528,9 +527,8 @@ Test(badinput, compute_bad_verdicts)
 }
 
 /* compute SET with a node whose key differs from the key asked for: the
- * contract says its key must match; lfmap does not check it (undocumented
- * what happens). Pinned: it is rejected or it is installed under its own
- * key; either way the map stays consistent. */
+ * contract says its key must match; lfmap checks it with match() and
+ * rejects it (-EINVAL, node.h), so the map stays consistent. */
 static struct tu_node *g_other;
 static int compute_other_key(struct lfmap_node *cur, struct lfmap_node **newnode, void *arg)
 {
@@ -548,12 +546,10 @@ Test(badinput, compute_set_with_other_key)
 	lfmap_read_lock(m);
 	int rc = lfmap_compute_rcu(m, &key, compute_other_key, NULL, NULL);
 	lfmap_read_unlock(m);
-	cr_log_info("compute SET of a node with another key: %d", rc);
-	cr_assert(rc == -EINVAL || rc == LFMAP_COMPUTE_SET, "rc %d", rc);
-	size_t n = count_exact(m);
-	cr_assert_eq(n, rc == -EINVAL ? 0 : 1);
+	cr_assert_eq(rc, -EINVAL, "compute SET of a node with another key: %d", rc);
+	cr_assert_eq(count_exact(m), 0);
 	cr_assert_eq(lfmap_destroy(m), 0);
-	cr_assert_eq(g_other->freed_by_map, rc == -EINVAL ? 0 : 1);
+	cr_assert_eq(g_other->freed_by_map, 0);
 	tu_node_delete(g_other);
 }
 

@@ -30,6 +30,12 @@
  *  - Every thread that calls into a map must be registered with the map's
  *    liburcu flavor (rcu_register_thread() of that flavor; not needed for
  *    urcu-bp). Under QSBR it must also be online.
+ *  - fork(): call the flavor's call_rcu_before_fork() before fork(),
+ *    call_rcu_after_fork_parent() in the parent and
+ *    call_rcu_after_fork_child() in the child (urcu_memb_... for the default
+ *    flavor), and fork only while no other thread is inside a read-side
+ *    critical section; the child's thread may then use, resize and destroy
+ *    every map it inherited (tests/test_fork.c, docs/HARDENING.md).
  *  - Every successful update is linearizable and has acquire-release
  *    semantics: what the writer stored before publishing a node/value is
  *    visible to a reader that obtains it. A failed call publishes nothing.
@@ -111,7 +117,8 @@ struct lfmap_config {
 	void (*node_free)(struct lfmap_node *node, void *arg);
 	void *cb_arg; /* passed to hash, match, key_of, node_free */
 	/* Expected number of entries; the first table is sized to hold it
-	 * below the grow threshold. 0 means the smallest table. */
+	 * below the grow threshold. 0 means the smallest table. Above
+	 * SIZE_MAX >> 8 create fails with EINVAL. */
 	size_t size_hint;
 	/* Grow when entries exceed grow_pct percent of slot capacity (x2, or
 	 * more doublings if the map filled up faster); shrink x1/2 when they
@@ -210,7 +217,8 @@ LFMAP_API size_t lfmap_count_approx(const struct lfmap *map);
 /*
  * Exact count by iteration (takes the read lock). Under concurrent updates
  * it counts every key present for the whole call exactly once.
- * Returns 0 or -EINVAL.
+ * Returns 0, -EINVAL, or -ENOMEM (node and string maps: the per-bucket
+ * de-duplication list of lfmap_foreach_rcu could not grow).
  */
 LFMAP_API int lfmap_count_exact(struct lfmap *map, size_t *count);
 

@@ -64,14 +64,16 @@ LFMAP_API int lfmap_insert_rcu(struct lfmap *map, struct lfmap_node *node,
  * Insert node, replacing the node with the same key if present. Read lock
  * held; lock-free. Returns 0 (inserted, *old = NULL) or 1 (replaced; *old, if
  * non-NULL, gets the replaced node, which the caller frees after a grace
- * period), -EINVAL, -ENOMEM.
+ * period), -EEXIST (node itself is the node mapped for its key: nothing
+ * changes, *old is not written), -EINVAL, -ENOMEM.
  */
 LFMAP_API int lfmap_upsert_rcu(struct lfmap *map, struct lfmap_node *node,
 			       struct lfmap_node **old);
 
 /*
  * Replace the node with node's key only if one is present. Read lock held.
- * Returns 0 (*old gets the replaced node), -ENOENT, -EINVAL, -ENOMEM.
+ * Returns 0 (*old gets the replaced node), -ENOENT, -EEXIST (node itself is
+ * mapped: nothing changes, *old is not written), -EINVAL, -ENOMEM.
  */
 LFMAP_API int lfmap_replace_rcu(struct lfmap *map, struct lfmap_node *node,
 				struct lfmap_node **old);
@@ -80,7 +82,8 @@ LFMAP_API int lfmap_replace_rcu(struct lfmap *map, struct lfmap_node *node,
  * Replace expected by node, only if expected is still the node mapped for its
  * key. node's key must equal expected's key (checked with match: -EINVAL).
  * Read lock held. Returns 0, -ECANCELED (another node is mapped for the key),
- * -ENOENT (no node for the key), -EINVAL, -ENOMEM.
+ * -ENOENT (no node for the key), -EEXIST (node itself is already mapped),
+ * -EINVAL, -ENOMEM.
  */
 LFMAP_API int lfmap_cmp_replace_rcu(struct lfmap *map, struct lfmap_node *expected,
 				    struct lfmap_node *node);
@@ -109,14 +112,18 @@ enum lfmap_compute {
 /*
  * Lock-free read-modify-write. fn gets the current node for key (NULL if
  * absent) and returns a verdict; for LFMAP_COMPUTE_SET it stores the node to
- * install in *newnode (its key must match key). If the map changed in
+ * install in *newnode (its key must match key: checked with match, else
+ * -EINVAL; SET of the node already mapped counts as KEEP). If the map changed in
  * between, fn is called again with the new current node, so fn must be
  * repeatable and must not assume its earlier *newnode was installed.
  * LFMAP_COMPUTE_REMOVE on an absent key changes nothing and is returned as is.
  * Read lock held. Returns the verdict that took effect (>= 0): *old (if
  * non-NULL) gets the node that was current when it took effect (NULL if
  * absent; after SET or REMOVE the caller frees it after a grace period).
- * Errors: -EINVAL (also for SET with NULL *newnode), -ENOMEM.
+ * Errors: -EINVAL (also for SET with NULL *newnode or another key's node,
+ * and for a verdict outside enum lfmap_compute that is >= 0), -ENOMEM; a
+ * negative verdict is an error of fn and is returned as is (the map is
+ * unchanged).
  */
 typedef int (*lfmap_compute_fn)(struct lfmap_node *cur, struct lfmap_node **newnode,
 				void *arg);

@@ -50,7 +50,8 @@ LFMAP_API int lfmap_str_add(struct lfmap *map, const void *key, size_t klen, con
 /* Replace if present. Returns 0, -ENOENT, -EINVAL, -ENOMEM. */
 LFMAP_API int lfmap_str_replace(struct lfmap *map, const void *key, size_t klen,
 				const void *val, size_t vlen);
-/* Remove. Returns 0, -ENOENT, -EINVAL. */
+/* Remove. Returns 0, -ENOENT, -EINVAL, -ENOMEM (only while a migration
+ * cannot allocate; the map is unchanged). */
 LFMAP_API int lfmap_str_del(struct lfmap *map, const void *key, size_t klen);
 
 /*
@@ -59,7 +60,9 @@ LFMAP_API int lfmap_str_del(struct lfmap *map, const void *key, size_t klen);
  * points *newval / *newlen at the bytes to store (copied by the map before
  * fn's result is published; they need only stay valid until the next call of
  * fn or the return of lfmap_str_compute). fn may be called several times.
- * Returns the verdict that took effect, -EINVAL, -ENOMEM.
+ * Returns the verdict that took effect, -EINVAL (also for a verdict >= 0
+ * outside enum lfmap_compute), -ENOMEM; a negative verdict is fn's error and
+ * is returned as is (the map is unchanged).
  */
 typedef int (*lfmap_str_compute_fn)(const void *cur, size_t curlen, const void **newval,
 				    size_t *newlen, void *arg);

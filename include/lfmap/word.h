@@ -90,7 +90,9 @@ LFMAP_API int lfmap_word_remove_rcu(struct lfmap *map, uint64_t key, uint64_t *o
  * the value to store in *newval for LFMAP_COMPUTE_SET. fn may run several
  * times (retried on conflict). Returns the verdict that took effect (>= 0;
  * *old, if non-NULL, gets the value current then, or is left untouched if the
- * key was absent), -ERANGE (fn's value too large), -EINVAL, -ENOMEM.
+ * key was absent), -ERANGE (fn's value too large), -EINVAL (also for any
+ * verdict outside enum lfmap_compute, negative ones included; the map is
+ * unchanged), -ENOMEM.
  * LFMAP_COMPUTE_REMOVE on an absent key changes nothing and is returned as is.
  */
 typedef int (*lfmap_word_compute_fn)(uint64_t key, const uint64_t *cur, uint64_t *newval,
