@@ -536,7 +536,7 @@ static void fz_check_all(struct fz *f)
 static bool fz_config_valid(const struct fz_config *c)
 {
 	/* size_hint > SIZE_MAX >> 8 is rejected by lib/map.c; the header does
-	 * not say so (reported in docs/HARDENING.md) */
+	 * not say so (reported in docs/RELIABILITY.md) */
 	return c->shrink_pct >= 1 && 2 * c->shrink_pct < c->grow_pct && c->grow_pct <= 100 &&
 	       c->max_work >= 1 && c->size_hint <= (SIZE_MAX >> 8);
 }

@@ -8,7 +8,7 @@
  * string keys of length 0 and 1 MiB, a constant hash, a match function that
  * always says no, compute callbacks that return nonsense, and a hash that
  * returns 0. Each case asserts the documented result, or, where the headers
- * say nothing (listed in docs/HARDENING.md), the behaviour lfmap has now and
+ * say nothing (listed in docs/RELIABILITY.md), the behaviour lfmap has now and
  * that nothing crashes, hangs, leaks or corrupts the map.
  */
 #include <time.h>

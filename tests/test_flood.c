@@ -9,7 +9,7 @@
  * the default map the first long chain triggers a same-size migration with a
  * fresh seed, after which chains are short again. The tests assert the
  * deterministic part (chain lengths, counters, contents); the time per
- * operation of both maps is printed (and recorded in docs/HARDENING.md).
+ * operation of both maps is printed (and recorded in docs/RELIABILITY.md).
  */
 #include <time.h>
 

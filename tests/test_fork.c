@@ -1,7 +1,7 @@
 /*
  * tests/test_fork.c - fork() of a process that uses lfmap (issue 6, item 6).
  *
- * The rule (docs/HARDENING.md): around fork(), call the flavor's
+ * The rule (docs/RELIABILITY.md): around fork(), call the flavor's
  *     urcu_memb_call_rcu_before_fork();      in the parent, before fork()
  *     urcu_memb_call_rcu_after_fork_parent(); in the parent, after fork()
  *     urcu_memb_call_rcu_after_fork_child();  in the child, after fork()
@@ -371,7 +371,7 @@ Test(fork, reader_inside_section_at_fork_blocks_child_grace_periods)
 		cr_assert_neq(WEXITSTATUS(st), 0, "child check %d failed", WEXITSTATUS(st));
 	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM,
 		  "the child's grace period completed although a reader was inside a "
-		  "read-side section at fork (status 0x%x): relax the rule in HARDENING.md",
+		  "read-side section at fork (status 0x%x): relax the rule in RELIABILITY.md",
 		  st);
 	cr_assert_eq(lfmap_destroy(m), 0);
 }

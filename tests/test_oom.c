@@ -209,7 +209,7 @@ Test(oom, window_mid_migration_node) { oom_window_mid_migration(FZ_NODE); }
 Test(oom, window_mid_migration_str) { oom_window_mid_migration(FZ_STR); }
 
 /*
- * Reproducer for a contract gap (docs/HARDENING.md): lfmap_str_del returns
+ * Reproducer for a contract gap (docs/RELIABILITY.md): lfmap_str_del returns
  * -ENOMEM while a migration cannot allocate, although str.h lists only 0,
  * -ENOENT and -EINVAL. The map must be unchanged after it either way; the
  * returned code is logged ("str_del during a failing migration: -12").
@@ -249,7 +249,7 @@ Test(oom, str_del_during_failing_migration)
 }
 
 /* Same for every kind, through the driver: how many removes of present keys
- * fail while a grow cannot allocate (logged for docs/HARDENING.md). */
+ * fail while a grow cannot allocate (logged for docs/RELIABILITY.md). */
 Test(oom, removes_during_failing_migration)
 {
 	for (int kind = 0; kind < 3; kind++) {

@@ -110,7 +110,7 @@ static void churn(int kind, unsigned flags)
 			/* String maps free removed nodes through call_rcu; liburcu
 			 * applies no back-pressure, so a writer that churns
 			 * faster than the call_rcu worker frees lets the backlog
-			 * grow (measured, see docs/HARDENING.md). Wait for the
+			 * grow (measured, see docs/RELIABILITY.md). Wait for the
 			 * worker at each sample, as a daemon's pace would, and
 			 * sample what the map retains then (what is still
 			 * queued between samples depends on the machine's load,

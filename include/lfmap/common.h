@@ -35,7 +35,7 @@
  *    call_rcu_after_fork_child() in the child (urcu_memb_... for the default
  *    flavor), and fork only while no other thread is inside a read-side
  *    critical section; the child's thread may then use, resize and destroy
- *    every map it inherited (tests/test_fork.c, docs/HARDENING.md).
+ *    every map it inherited (tests/test_fork.c, docs/RELIABILITY.md).
  *  - Every successful update is linearizable and has acquire-release
  *    semantics: what the writer stored before publishing a node/value is
  *    visible to a reader that obtains it. A failed call publishes nothing.
@@ -92,7 +92,7 @@ struct lfmap_allocator {
                                        lfmap_migrate_step() */
 #define LFMAP_F_NO_RESEED      0x10u /* word maps: never start a reseeding migration
                                         when a chain grows suspiciously long (the
-                                        flood defence, docs/HARDENING.md); long
+                                        flood defence, docs/RELIABILITY.md); long
                                         chains are still counted */
 
 /*

@@ -2,7 +2,7 @@
 # memcheck: valgrind memcheck over lfmap (issue 6, item 5). Zero errors and
 # zero definite/indirect leaks required; "possibly lost"/"still reachable"
 # blocks are liburcu's call_rcu worker thread (its stack/TLS, never joined)
-# and Criterion's runner, and are not counted (docs/HARDENING.md).
+# and Criterion's runner, and are not counted (docs/RELIABILITY.md).
 #  1. build/fuzz/fuzz_replay (gcc, no sanitizer) replays fuzz/corpus and
 #     fuzz/regressions: every map kind and operation, failure injection in
 #     every phase, grow/shrink/compact cycles, destroy with entries inside;
