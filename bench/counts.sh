@@ -26,7 +26,8 @@
 # worker). Output: bench/results/counts.tsv and, for lfmap-word and
 # lfmap-node, per-function profiles bench/results/profile-*.txt.
 # Environment: COUNTS_OPS (default 40000), COUNTS_WARMUP (20000; 4M keys:
-# 200000), COUNTS_MAPS, COUNTS_SIZES, BENCH_OUT.
+# COUNTS_WARMUP_BIG, 200000), COUNTS_MAPS, COUNTS_SIZES, COUNTS_JOBS,
+# COUNTS_AGGREGATE_ONLY, BENCH_OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=build/bench/lfmap-bench-vg
@@ -54,8 +55,9 @@ run_one() {
 	callgrind_annotate --inclusive=yes --threshold=100 $OUT/cg-$m-$k.out >$OUT/cg-$m-$k.incl 2>/dev/null
 	echo "  $m $k done ($(( $(date +%s) - t0 )) s)"
 }
-# two at a time (2 cores; counts do not depend on timing)
-for k in $SIZES; do
+# COUNTS_JOBS at a time (default 2: 2 cores; counts do not depend on timing).
+# COUNTS_AGGREGATE_ONLY=1: only rebuild counts.tsv from the existing outputs.
+[ -n "${COUNTS_AGGREGATE_ONLY:-}" ] || for k in $SIZES; do
 	for m in $MAPS; do
 		run_one $m $k &
 		jobs_run=$((jobs_run + 1))

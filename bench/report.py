@@ -341,6 +341,17 @@ def summary(res, machine_txt=None):
                     p, k, t, g["mops"], g["p50_ns"], g["p99_ns"], g["p999_ns"],
                     g9.get("p9999", "-"), g["max_ns"] / 1e3, g["worst_max_ns"] / 1e3))
 
+    tp = os.path.join(res, "timeouts.tsv")
+    touts = []
+    if os.path.exists(tp):
+        with open(tp) as f:
+            f.readline()
+            touts = [l.rstrip("\n").split("\t") for l in f if l.strip()]
+    if touts:
+        w("\nGrowth runs that did not finish within their timeout (whole process group "
+          "of thread counts ends; the machine's load matters here): " +
+          ", ".join("%s %s keys %s thr (%s s)" % (t[0], t[2], t[3], t[4]) for t in touts) + "\n")
+
     # ---- churn ----
     if churn:
         w("\n## Churn (1M live keys, distinct keys inserted and removed, RSS every 50 ms)\n")
@@ -391,21 +402,23 @@ def plots(res, med, plotdir):
                   'set terminal png size 1800,900',
                   'set output "%s/throughput-%d.png"' % (res, k),
                   'set multiplot layout 2,4 title "Mops/s vs threads, %d keys (medians; 2 cores: >2 threads oversubscribed)"' % k,
-                  'set logscale x 2', 'set xtics (1,2,4,8,16)', 'set key top left font ",7"',
+                  'set termoption noenhanced', 'set logscale x 2', 'set xtics (1,2,4,8,16)', 'set key top left font ",7"',
                   'set yrange [0:*]', 'set grid']
         for wl in wls:
             files = []
             for p in maps:
                 fn = os.path.join(plotdir, "tp-%s-%d-%s.dat" % (wl, k, p))
+                pts = [(t, med[(p, wl, k, t)]["mops"]) for t in THREADS if (p, wl, k, t) in med]
+                if not pts:
+                    continue
                 with open(fn, "w") as f:
-                    for t in THREADS:
-                        x = med.get((p, wl, k, t))
-                        if x:
-                            f.write("%d %.4f\n" % (t, x["mops"]))
+                    for t, v in pts:
+                        f.write("%d %.4f\n" % (t, v))
                 files.append('"%s" using 1:2 with linespoints lw %d title "%s"' % (
                     fn, 3 if p == LF else 1, p))
             script.append('set title "%s"' % wl)
-            script.append("plot " + ", ".join(files))
+            if files:
+                script.append("plot " + ", ".join(files))
         script.append("unset multiplot")
         run_gnuplot(script)
     # growth latency distribution at 4M keys
@@ -421,7 +434,7 @@ def plots(res, med, plotdir):
               'set terminal png size 1400,600',
               'set output "%s/growth-latency.png"' % res,
               'set multiplot layout 1,2 title "insert latency while growing from the smallest map to 4M keys (every insert timed)"',
-              'set logscale y', 'set ylabel "ns"', 'set grid', 'set key top left font ",8"',
+              'set termoption noenhanced', 'set logscale y', 'set ylabel "ns"', 'set grid', 'set key top left font ",8"',
               'set xtics ("p50" 0, "p99" 1, "p99.9" 2, "p99.99" 3, "max" 4)', 'set xrange [-0.3:4.3]']
     for t in (1, 2):
         files = []
@@ -484,6 +497,10 @@ def full(rawdir, res):
         for m, k, t, d in churn:
             f.write("%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n" % (
                 m, k, t, d["warm_mib"], d["peak_mib"], d["end_mib"], d["growth_pct"], d["plateau"]))
+    with open(os.path.join(res, "timeouts.tsv"), "w") as f:
+        f.write("map\tworkload\tkeys\tthreads\ttimeout_s\n")
+        for t in sorted(TIMEOUTS):
+            f.write("%s\t%s\t%d\t%s\t%d\n" % t)
     mt = os.path.join(rawdir, "machine.txt")
     if os.path.exists(mt):
         with open(mt) as src, open(os.path.join(res, "machine.txt"), "w") as dst:

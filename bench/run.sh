@@ -10,13 +10,15 @@
 #         steady workloads x threads 1,2,4,8,16, BENCH_REPS repetitions
 #         (default 3) with the map order rotated each repetition (drift hits
 #         every peer alike); growth to 65,536 and 4M keys, BENCH_REPS
-#         repetitions (a growth run that exceeds 30 s is recorded as a
+#         repetitions (a growth run that exceeds GROWTH_TIMEOUT is recorded as a
 #         "#timeout" line and ends that process); churn at 1M keys (1 repetition, RSS sampled).
 #         Medians -> bench/results/latest.tsv, summary.md, *.png
 #         (bench/report.py), raw rows in build/bench/full/.
 # Environment: BENCH_REPS, BENCH_DURATION (s per steady point, default 0.15),
-# GROWTH_REPS (4M growth repetitions, default 2), GROWTH_TIMEOUT (s, 15),
-# CHURN_DURATION (s, 1.2),
+# GROWTH_REPS (4M growth repetitions, default 2), GROWTH_TIMEOUT (s, 120),
+# GROWTH_SIZES, GROWTH_THREADS ("1 2 4,8,16": one process per group),
+# CHURN_DURATION (s, 1.2), CHURN_THREADS, BENCH_PHASES ("steady growth
+# churn"; without steady the rows are added to the previous run's),
 # BENCH_MAPS (space-separated subset), BENCH_OUT (results dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,36 +65,39 @@ full)
 	RES=${BENCH_OUT:-bench/results}
 	REPS=${BENCH_REPS:-3}
 	DUR=${BENCH_DURATION:-0.15}
-	rm -rf $OUT
+	PHASES=${BENCH_PHASES:-"steady growth churn"}
+	# a partial re-run (BENCH_PHASES without steady) adds to the raw rows
+	case " $PHASES " in *" steady "*) rm -rf $OUT ;; esac
 	mkdir -p $OUT $RES
-	machine | tee $OUT/machine.txt
+	machine | tee -a $OUT/machine.txt
 	t0=$(date +%s)
 	$BIN --smoke all
 	read -r -a maparr <<<"$MAPS"
+	has() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
 	for ((rep = 0; rep < REPS; rep++)); do
-		for keys in 1000 65536 4000000; do
+		has steady && for keys in 1000 65536 4000000; do
 			for m in $(rotate $rep "${maparr[@]}"); do
 				echo "rep $((rep + 1))/$REPS keys $keys $m ($(( $(date +%s) - t0 )) s, load $(cut -d' ' -f1 /proc/loadavg))"
 				$BIN --map $m --keys $keys --threads 1,2,4,8,16 --workloads $STEADY \
 					--duration $DUR >>$OUT/raw-rep$rep.tsv
 			done
 		done
-		for keys in 65536 4000000; do
+		has growth && for keys in ${GROWTH_SIZES:-65536 4000000}; do
 			# 4M growth: GROWTH_REPS (default 2) of the repetitions
 			[ $keys = 4000000 ] && [ $rep -ge ${GROWTH_REPS:-2} ] && continue
 			for m in $(rotate $rep "${maparr[@]}"); do
 				echo "rep $((rep + 1))/$REPS growth $keys $m"
 				# separate processes: a timeout ends only its own group
-				for tl in 1 2 4,8,16; do
+				for tl in ${GROWTH_THREADS:-1 2 4,8,16}; do
 					$BIN --map $m --keys $keys --threads $tl --workloads growth \
-						--growth-timeout ${GROWTH_TIMEOUT:-15} >>$OUT/raw-rep$rep.tsv || true
+						--growth-timeout ${GROWTH_TIMEOUT:-120} >>$OUT/raw-rep$rep.tsv || true
 				done
 			done
 		done
 	done
-	for m in $MAPS; do
+	has churn && for m in $MAPS; do
 		echo "churn $m"
-		$BIN --map $m --keys 1000000 --threads 1,2,4,8,16 --workloads churn \
+		$BIN --map $m --keys 1000000 --threads ${CHURN_THREADS:-1,2,4,8,16} --workloads churn \
 			--churn-duration ${CHURN_DURATION:-1.2} >>$OUT/raw-rep0.tsv
 	done
 	echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a $OUT/machine.txt

@@ -3,6 +3,7 @@
 #   make bench-smoke   every adapter's correctness smoke check
 #   make bench-quick   representative subset, < 1 minute
 #   make bench         full matrix (~20 min) -> bench/results/{latest.tsv,summary.md,*.png}
+#   make bench-sweep   lfmap grow_pct sweep -> bench/results/sweep-grow-pct.{tsv,png}
 #   make bench-counts  callgrind/cachegrind per-op counts -> bench/results/counts.tsv
 BENCH_DIR   = build/bench
 BENCH_CC   ?= gcc
@@ -13,7 +14,7 @@ BENCH_LIBS = build/release/liblfmap.a $$(pkg-config --libs liburcu-memb liburcu-
 BENCH_SRCS = bench/lfmap-bench.c bench/adapter.h bench/adapters/lfmap.c \
 	bench/adapters/rculfhash.c bench/adapters/ck_hs.c bench/adapters/oa.c bench/adapters/cxx.cc
 
-.PHONY: bench-build bench-smoke bench-quick bench bench-counts
+.PHONY: bench-build bench-smoke bench-quick bench bench-counts bench-sweep
 
 # $(1): output binary, $(2): extra flags (arch)
 define bench_link
@@ -57,3 +58,7 @@ bench: bench-build
 bench-counts: bench-lib
 	@$(MAKE) --no-print-directory $(BENCH_DIR)/lfmap-bench-vg
 	bash bench/counts.sh
+
+# grow threshold sweep of lfmap-word -> bench/results/sweep-grow-pct.{tsv,png}
+bench-sweep: bench-build
+	bash bench/sweep.sh

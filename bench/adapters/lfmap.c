@@ -8,6 +8,14 @@
 
 uint64_t bench_hash(uint64_t key) { return lfmap_hash_u64(key, BENCH_SEED); }
 
+/* BENCH_LFMAP_GROW_PCT overrides the grow threshold (bench/sweep.sh) */
+static void tune(struct lfmap_config *c)
+{
+	const char *g = getenv("BENCH_LFMAP_GROW_PCT");
+	if (g && *g)
+		c->grow_pct = (unsigned)atoi(g);
+}
+
 static void lf_enter(void *m) { (void)m; urcu_memb_register_thread(); }
 static void lf_exit(void *m) { (void)m; urcu_memb_unregister_thread(); }
 
@@ -19,6 +27,7 @@ static void *w_create(size_t n)
 	c.size_hint = n;
 	c.flags |= LFMAP_F_FIXED_SEED;
 	c.seed = BENCH_SEED;
+	tune(&c);
 	return lfmap_word_create(&c);
 }
 static int w_get(void *m, uint64_t k, uint64_t *v) { return lfmap_word_get(m, k, v) == 0; }
@@ -68,6 +77,7 @@ static void *n_create(size_t n)
 	c.match = n_match;
 	c.key_of = n_key;
 	c.node_free = n_free;
+	tune(&c);
 	return lfmap_create(&c);
 }
 static int n_get(void *m, uint64_t k, uint64_t *v)
