@@ -104,6 +104,20 @@
 #define SCRIPT \
 	op[0] = OP_REP; ok[0] = K1; ov[0] = 2;  op[1] = OP_GET; ok[1] = K1; \
 	op[2] = OP_INS; ok[2] = K2; ov[2] = 3;  op[3] = OP_GET; ok[3] = K2
+#elif CFG == 5
+/* as CFG 3, with removes and "absent" outcomes: (remove K1, get K2),
+ * (insert K2, replace K1). */
+#define NS 1
+#define NB 3
+#define NUSERS 2
+#define NOPS 2
+#define UB(k) ((k) == K1 -> 0 : 1)
+#define INIT_T \
+	key[0] = K1; val[0] = ENC(1); ctrl[0] = CNEXT; \
+	key[1] = KF; val[1] = VTOMB
+#define SCRIPT \
+	op[0] = OP_REM; ok[0] = K1;             op[1] = OP_GET; ok[1] = K2; \
+	op[2] = OP_INS; ok[2] = K2; ov[2] = 3;  op[3] = OP_REP; ok[3] = K1; ov[3] = 2
 #elif CFG == 4
 /* liveness, reduced: CFG 1's chain, one user with two updates. */
 #define NS 1
