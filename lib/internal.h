@@ -70,6 +70,7 @@ enum lfm_exp_point {
 	LFM_EXP_NPOINTS
 };
 #define LFM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define LFM_LIKELY(x) __builtin_expect(!!(x), 1)
 #define LFM_CACHELINE 64
 
 /* ---- slots and buckets (table layout) ------------------------------- */

@@ -22,20 +22,39 @@
  * edge between two readers, nor between a reader and a concurrent writer, so
  * real races on map words are still reported (the TSan blindness check in
  * tsan/ proves it).
+ *
+ * Read-side fast path: with the default flavor (urcu-memb) the read lock and
+ * unlock are liburcu's inline versions (_LGPL_SOURCE: <urcu/static/...>),
+ * not an indirect call through the flavor table into liburcu-memb.so. That
+ * took about half of a locking lookup's 168 instructions (bench/results/
+ * counts.tsv, docs/PERFORMANCE.md). Other flavors go through the table,
+ * and so do TSan builds: liburcu's inline read side touches its grace-period
+ * words with accesses TSan would instrument and report (races inside
+ * liburcu by design); through the table they stay in the uninstrumented .so,
+ * as every other liburcu internal does.
  */
+#define _LGPL_SOURCE
+#include <urcu/urcu-memb.h>
+
 #include "internal.h"
 
 #ifdef LFM_TSAN_ENABLED
+#define LFM_TSAN 1
 #include <sanitizer/tsan_interface.h>
 void AnnotateIgnoreWritesBegin(const char *file, int line);
 void AnnotateIgnoreWritesEnd(const char *file, int line);
 #define GP_ADDR(m) ((void *)&((struct lfmap *)(m))->tsan_gp)
 #define BARRIER_ADDR(m) ((void *)&((struct lfmap *)(m))->tsan_barrier)
+#else
+#define LFM_TSAN 0
 #endif
 
 void lfm_read_lock(const struct lfmap *m)
 {
-	m->flavor->read_lock();
+	if (LFM_LIKELY(m->flavor == &urcu_memb_flavor) && !LFM_TSAN)
+		urcu_memb_read_lock(); /* inline: _urcu_memb_read_lock */
+	else
+		m->flavor->read_lock();
 }
 
 void lfm_read_unlock(const struct lfmap *m)
@@ -43,7 +62,10 @@ void lfm_read_unlock(const struct lfmap *m)
 #ifdef LFM_TSAN_ENABLED
 	__tsan_release(GP_ADDR(m));
 #endif
-	m->flavor->read_unlock();
+	if (LFM_LIKELY(m->flavor == &urcu_memb_flavor) && !LFM_TSAN)
+		urcu_memb_read_unlock(); /* inline: _urcu_memb_read_unlock */
+	else
+		m->flavor->read_unlock();
 }
 
 void lfm_call_rcu(struct lfmap *m, struct rcu_head *head, void (*fn)(struct rcu_head *))
