@@ -7,7 +7,7 @@
 #   make tsan         TSan variant: mt tests, every stress knob set, the
 #                     not-blind check, the stalled-thread test
 #   make check        ci/deps.sh, build all variants, run every test and check
-#   make demo         build and run build/release/demo
+#   make demo         build and run build/release/demo, then make bench-quick
 #   make experiment   race-reproduction experiments (scripts/experiments.sh;
 #                     LONG=1 for long runs) -> stress/results/experiment.*
 #   make soak         SOAK_MINUTES=N of stress, TSan and stall runs (scripts/soak.sh)
@@ -52,10 +52,14 @@ check:
 	sh ci/deps.sh
 	bash scripts/run-tests.sh check
 
+# The growth demo, then the representative benchmark subset against the
+# peers (bench-quick, under a minute; issue 4). ci/deps.sh installs what is
+# missing (the peers' libraries) on a fresh machine.
 demo:
-	@test -f examples/demo.c || { echo "make demo: examples/demo.c does not exist yet" >&2; exit 1; }
+	sh ci/deps.sh
 	$(N) $(REL)/demo
 	$(REL)/demo
+	$(MAKE) --no-print-directory bench-quick
 
 # ${prefix}-relative paths in lfmap.pc when LIBDIR/INCLUDEDIR are under PREFIX.
 pc_libdir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
