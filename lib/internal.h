@@ -265,12 +265,18 @@ LFM_HIDDEN void lfm_exp_point(int point);
 LFM_HIDDEN int lfm_migrate_work(struct lfmap *m, struct lfm_table *t, uint64_t budget,
 				bool by_writer);
 #define LFM_MAX_BUCKETS (UINT64_C(1) << 40)
-/* Internal migration kind next to enum lfmap_resize: same size, fresh seed. */
-#define LFM_MIG_RESEED 4
+/* The reseed migration (same size, fresh seed) by its internal name. */
+#define LFM_MIG_RESEED LFMAP_RESIZE_RESEED
 LFM_HIDDEN int lfm_start_migration(struct lfmap *m, struct lfm_table *t, int kind, uint64_t nn);
 LFM_HIDDEN void lfm_check_load(struct lfmap *m);
-/* An insert appended to a chain of `len` buckets of table t (flood check). */
+/* An insert appended to a chain of `len` buckets of table t (flood check):
+ * the slow path, only for chains of LFMAP_FLOOD_CHAIN_BUCKETS or more. */
 LFM_HIDDEN void lfm_long_chain(struct lfmap *m, struct lfm_table *t, uint64_t len);
+static inline void lfm_chain_grew(struct lfmap *m, struct lfm_table *t, uint64_t len)
+{
+	if (LFM_UNLIKELY(len >= LFMAP_FLOOD_CHAIN_BUCKETS))
+		lfm_long_chain(m, t, len);
+}
 LFM_HIDDEN void lfm_bg_kick(struct lfmap *m);
 
 /* ---- counters (map.c) ------------------------------------------------------ */

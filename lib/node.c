@@ -209,7 +209,7 @@ static int node_rmw(struct lfmap *m, struct node_req *r)
 			if (a == 1) {
 				lfm_account(m, 0, nv);
 				lfm_check_load(m);
-				lfm_long_chain(m, t, len + 1); /* counted only */
+				lfm_chain_grew(m, t, len + 1); /* counted only */
 				return r->ret;
 			}
 			if (a == -1)

@@ -207,7 +207,7 @@ static int word_rmw(struct lfmap *m, struct word_req *r)
 			if (a == 1) {
 				lfm_account(m, 0, nv);
 				lfm_check_load(m);
-				lfm_long_chain(m, t, len + 1);
+				lfm_chain_grew(m, t, len + 1);
 				return r->ret;
 			}
 			if (a == -1)

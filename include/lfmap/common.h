@@ -187,6 +187,8 @@ enum lfmap_resize {
 	LFMAP_RESIZE_GROW = 1,    /* twice the buckets */
 	LFMAP_RESIZE_SHRINK = 2,  /* half the buckets (not below the minimum) */
 	LFMAP_RESIZE_COMPACT = 3, /* same size: drops tombstones and overflow */
+	LFMAP_RESIZE_RESEED = 4,  /* same size, fresh hash seed (rotates the
+	                             secret; what the flood defence runs) */
 };
 
 /*
@@ -195,7 +197,10 @@ enum lfmap_resize {
  * lfmap_migrate_step() carry it out incrementally.
  * Returns 0 when started, -EAGAIN when a migration is running or the table
  * replaced by the last one has not been reclaimed yet (retry after a grace
- * period), -EINVAL (bad kind, or shrink of a minimum-size table), -ENOMEM.
+ * period), -EINVAL (bad kind, or shrink of a minimum-size table), -ENOMEM,
+ * -ENOTSUP (LFMAP_RESIZE_RESEED on a map kind that cannot reseed).
+ * A reseed counts in lfmap_stats' seed_changes; with LFMAP_F_FIXED_SEED the
+ * next seed is derived from the current one (reproducible).
  */
 LFMAP_API int lfmap_resize(struct lfmap *map, enum lfmap_resize kind);
 
