@@ -436,7 +436,7 @@ Test(common, resize_bad_kind_and_minimum_shrink)
 {
 	struct lfmap *m = word_map(LFMAP_F_NO_BACKGROUND, 0, 1);
 	cr_assert_eq(lfmap_resize(m, (enum lfmap_resize)0), -EINVAL);
-	cr_assert_eq(lfmap_resize(m, (enum lfmap_resize)4), -EINVAL);
+	cr_assert_eq(lfmap_resize(m, (enum lfmap_resize)5), -EINVAL);
 	cr_assert_eq(lfmap_resize(m, (enum lfmap_resize)-1), -EINVAL);
 	cr_assert_eq(lfmap_resize(m, LFMAP_RESIZE_SHRINK), -EINVAL,
 		     "shrink of the minimum-size table");
