@@ -261,7 +261,7 @@ Test(badinput, thresholds_and_config)
 	/* resize kinds outside the enum */
 	struct lfmap *m = lfmap_word_create(NULL);
 	cr_assert_eq(lfmap_resize(m, (enum lfmap_resize)0), -EINVAL);
-	cr_assert_eq(lfmap_resize(m, (enum lfmap_resize)4), -EINVAL);
+	cr_assert_eq(lfmap_resize(m, (enum lfmap_resize)5), -EINVAL);
 	cr_assert_eq(lfmap_resize(m, (enum lfmap_resize)-1), -EINVAL);
 	cr_assert_eq(lfmap_migrate_step(m, SIZE_MAX), 0);
 	cr_assert_eq(lfmap_destroy(m), 0);
