@@ -11,6 +11,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+/* liburcu's inline (LGPL) read side: lfm_read_lock below inlines
+ * urcu-memb's read lock and unlock into the callers (rcu_glue.c). */
+#ifndef _LGPL_SOURCE
+#define _LGPL_SOURCE
+#endif
 #include <urcu/urcu-memb.h> /* struct rcu_head, urcu_memb_flavor */
 #include <urcu/flavor.h>
 
@@ -147,11 +152,15 @@ struct lfm_table {
 
 #define LFM_NSTRIPES 32
 
-/* Striped counters (I10): one cache line each, chosen per thread. */
+/*
+ * Striped counters (I10): one cache line each, chosen per thread. Both only
+ * grow (modulo 2^64): live entries = sum(adds) - sum(removes), and removes
+ * is also the tombstone estimate. An update does one atomic add, on one of
+ * them; every 32nd add or remove through a stripe re-checks the load.
+ */
 struct lfm_stripe {
-	lfm_word count; /* live entries added minus removed through this stripe */
-	lfm_word ticks; /* updates through this stripe: every 32nd checks the load */
-	lfm_word removes; /* removals through this stripe (tombstone estimate) */
+	lfm_word adds;    /* values made live through this stripe */
+	lfm_word removes; /* values made absent through this stripe */
 } __attribute__((aligned(LFM_CACHELINE)));
 
 struct lfmap {
@@ -238,8 +247,36 @@ LFM_HIDDEN uint64_t lfm_now_ns(void);
 
 /* ---- RCU glue (rcu_glue.c) ------------------------------------------------ */
 
-LFM_HIDDEN void lfm_read_lock(const struct lfmap *m);
-LFM_HIDDEN void lfm_read_unlock(const struct lfmap *m);
+LFM_HIDDEN void lfm_read_lock_slow(const struct lfmap *m);
+LFM_HIDDEN void lfm_read_unlock_slow(const struct lfmap *m);
+/*
+ * Read-side critical section of the map's flavor. With urcu-memb (the
+ * default) outside TSan builds, liburcu's inline fast path: no indirect call
+ * and no call into the .so (about 70 instructions per lookup less,
+ * docs/PERFORMANCE.md). Other flavors and TSan builds go through the flavor
+ * table in rcu_glue.c (TSan must not instrument liburcu's own words, and
+ * gets the grace-period annotation there).
+ */
+static inline void lfm_read_lock(const struct lfmap *m)
+{
+#ifndef LFM_TSAN_ENABLED
+	if (LFM_LIKELY(m->flavor == &urcu_memb_flavor)) {
+		urcu_memb_read_lock();
+		return;
+	}
+#endif
+	lfm_read_lock_slow(m);
+}
+static inline void lfm_read_unlock(const struct lfmap *m)
+{
+#ifndef LFM_TSAN_ENABLED
+	if (LFM_LIKELY(m->flavor == &urcu_memb_flavor)) {
+		urcu_memb_read_unlock();
+		return;
+	}
+#endif
+	lfm_read_unlock_slow(m);
+}
 LFM_HIDDEN void lfm_call_rcu(struct lfmap *m, struct rcu_head *head,
 			     void (*fn)(struct rcu_head *));
 /* First thing in every callback: orders the callback after the queuer and
@@ -289,8 +326,15 @@ static inline struct lfm_stripe *lfm_my_stripe(struct lfmap *m)
 }
 
 /* Account a value going absent -> live (+1) or live -> absent (-1). Every
- * 32nd update through a stripe re-checks the load (I10). */
-LFM_HIDDEN void lfm_count_update(struct lfmap *m, int delta);
+ * 32nd add or remove through a stripe re-checks the load (I10). */
+static inline void lfm_count_update(struct lfmap *m, int delta)
+{
+	struct lfm_stripe *st = lfm_my_stripe(m);
+	/* relaxed: statistics only; no data is published through them. */
+	uint64_t old = lfm_fetch_add_relaxed(delta > 0 ? &st->adds : &st->removes, 1);
+	if (LFM_UNLIKELY((old & 31) == 31))
+		lfm_check_load(m);
+}
 
 /* Account a user update of a value word from `before` to `after`. */
 static inline void lfm_account(struct lfmap *m, uint64_t before, uint64_t after)

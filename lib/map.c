@@ -116,24 +116,14 @@ void lfm_trace(struct lfmap *m, const char *fmt, ...)
 
 /* ---- counters (I10) ----------------------------------------------------------- */
 
-void lfm_count_update(struct lfmap *m, int delta)
-{
-	struct lfm_stripe *st = lfm_my_stripe(m);
-	/* relaxed: statistics only; no data is published through them. */
-	lfm_fetch_add_relaxed(&st->count, (uint64_t)(int64_t)delta);
-	if (delta < 0)
-		lfm_fetch_add_relaxed(&st->removes, 1);
-	if ((lfm_fetch_add_relaxed(&st->ticks, 1) & 31) == 31)
-		lfm_check_load(m);
-}
-
 size_t lfmap_count_approx(const struct lfmap *m)
 {
 	if (m == NULL)
 		return 0;
 	int64_t sum = 0;
 	for (int i = 0; i < LFM_NSTRIPES; i++)
-		sum += (int64_t)lfm_load_relaxed(&m->stripes[i].count);
+		sum += (int64_t)(lfm_load_relaxed(&m->stripes[i].adds) -
+				 lfm_load_relaxed(&m->stripes[i].removes));
 	return sum > 0 ? (size_t)sum : 0;
 }
 

@@ -25,7 +25,8 @@
  *
  * Read-side fast path: with the default flavor (urcu-memb) the read lock and
  * unlock are liburcu's inline versions (_LGPL_SOURCE: <urcu/static/...>),
- * not an indirect call through the flavor table into liburcu-memb.so. That
+ * inlined into lfmap's entry points by lfm_read_lock in internal.h, not an
+ * indirect call through the flavor table into liburcu-memb.so. That
  * took about half of a locking lookup's 168 instructions (bench/results/
  * counts.tsv, docs/PERFORMANCE.md). Other flavors go through the table,
  * and so do TSan builds: liburcu's inline read side touches its grace-period
@@ -39,33 +40,26 @@
 #include "internal.h"
 
 #ifdef LFM_TSAN_ENABLED
-#define LFM_TSAN 1
 #include <sanitizer/tsan_interface.h>
 void AnnotateIgnoreWritesBegin(const char *file, int line);
 void AnnotateIgnoreWritesEnd(const char *file, int line);
 #define GP_ADDR(m) ((void *)&((struct lfmap *)(m))->tsan_gp)
 #define BARRIER_ADDR(m) ((void *)&((struct lfmap *)(m))->tsan_barrier)
-#else
-#define LFM_TSAN 0
 #endif
 
-void lfm_read_lock(const struct lfmap *m)
+/* The flavor-table path of lfm_read_lock / lfm_read_unlock (internal.h
+ * inlines the urcu-memb fast path; TSan builds always come here). */
+void lfm_read_lock_slow(const struct lfmap *m)
 {
-	if (LFM_LIKELY(m->flavor == &urcu_memb_flavor) && !LFM_TSAN)
-		urcu_memb_read_lock(); /* inline: _urcu_memb_read_lock */
-	else
-		m->flavor->read_lock();
+	m->flavor->read_lock();
 }
 
-void lfm_read_unlock(const struct lfmap *m)
+void lfm_read_unlock_slow(const struct lfmap *m)
 {
 #ifdef LFM_TSAN_ENABLED
 	__tsan_release(GP_ADDR(m));
 #endif
-	if (LFM_LIKELY(m->flavor == &urcu_memb_flavor) && !LFM_TSAN)
-		urcu_memb_read_unlock(); /* inline: _urcu_memb_read_unlock */
-	else
-		m->flavor->read_unlock();
+	m->flavor->read_unlock();
 }
 
 void lfm_call_rcu(struct lfmap *m, struct rcu_head *head, void (*fn)(struct rcu_head *))

@@ -186,11 +186,11 @@ static void force_counters(struct lfmap *m, uint64_t near)
 {
 	uint64_t shift = UINT64_MAX - near; /* = -(near + 1) mod 2^64 */
 	for (int i = 0; i < LFM_NSTRIPES; i++) {
-		/* count: +shift on even stripes, -shift on odd ones: the sum
-		 * is unchanged, each stripe is next to a wrap */
-		uint64_t c = lfm_load_relaxed(&m->stripes[i].count);
-		lfm_store_relaxed(&m->stripes[i].count, (i % 2 == 0) ? c + shift : c - shift);
-		lfm_store_relaxed(&m->stripes[i].ticks, UINT64_MAX - (uint64_t)i);
+		/* adds and removes by the same shift: the live count
+		 * (adds - removes) is unchanged, each counter is next to a
+		 * wrap, and so is the 32-update load-check tick */
+		lfm_store_relaxed(&m->stripes[i].adds,
+				  lfm_load_relaxed(&m->stripes[i].adds) + shift);
 		lfm_store_relaxed(&m->stripes[i].removes,
 				  lfm_load_relaxed(&m->stripes[i].removes) + shift);
 	}
