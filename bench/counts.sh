@@ -27,12 +27,12 @@
 # lfmap-node, per-function profiles bench/results/profile-*.txt.
 # Environment: COUNTS_OPS (default 40000), COUNTS_WARMUP (20000; 4M keys:
 # COUNTS_WARMUP_BIG, 200000), COUNTS_MAPS, COUNTS_SIZES, COUNTS_JOBS,
-# COUNTS_AGGREGATE_ONLY, BENCH_OUT.
+# COUNTS_AGGREGATE_ONLY, BENCH_OUT, COUNTS_BIN (binary), COUNTS_OUT (raw output dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=build/bench/lfmap-bench-vg
+BIN=${COUNTS_BIN:-build/bench/lfmap-bench-vg}
 RES=${BENCH_OUT:-bench/results}
-OUT=build/bench/counts
+OUT=${COUNTS_OUT:-build/bench/counts}
 OPS=${COUNTS_OPS:-40000}
 WARM=${COUNTS_WARMUP:-20000}
 MAPS=${COUNTS_MAPS:-"null lfmap-word lfmap-node rculfhash-memb rculfhash-qsbr ck_hs rwlock-oa striped-oa libcuckoo tbb"}

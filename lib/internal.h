@@ -80,7 +80,16 @@ enum lfm_exp_point {
 
 /* ---- slots and buckets (table layout) ------------------------------- */
 
-#define LFM_SLOTS 3 /* 3 two-word slots + control word fill one 64-byte line */
+/*
+ * Bucket layout, a compile-time choice (bench/slots.sh measures both):
+ * 3 two-word slots + the control word fill one 64-byte line (default), or
+ * 7 slots in two lines (128 bytes). -DLFM_SLOTS=7 selects the latter.
+ */
+#ifndef LFM_SLOTS
+#define LFM_SLOTS 3
+#endif
+_Static_assert(LFM_SLOTS == 3 || LFM_SLOTS == 7, "LFM_SLOTS: 3 (64-byte) or 7 (128-byte) buckets");
+#define LFM_BUCKET_BYTES (16 * (LFM_SLOTS + 1))
 
 /*
  * Value word of a slot (I2, I3):
@@ -109,9 +118,9 @@ struct lfm_bucket {
 	lfm_word ctrl;
 	lfm_word spare; /* keeps slots 16-byte aligned; unused */
 	struct lfm_slot slot[LFM_SLOTS];
-} __attribute__((aligned(LFM_CACHELINE)));
+} __attribute__((aligned(LFM_BUCKET_BYTES)));
 
-_Static_assert(sizeof(struct lfm_bucket) == LFM_CACHELINE, "bucket must be one cache line");
+_Static_assert(sizeof(struct lfm_bucket) == LFM_BUCKET_BYTES, "bucket must fill its lines");
 
 static inline struct lfm_bucket *lfm_ctrl_next(uint64_t ctrl)
 {

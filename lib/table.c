@@ -1,11 +1,12 @@
 /*
  * table.c - memory for tables and overflow buckets.
  *
- * A table is a header plus a power-of-two array of 64-byte buckets. Large
- * arrays from the built-in allocator come from mmap (already zero, faulted in
- * lazily, so starting a migration costs no O(n) memset) with transparent huge
- * pages requested to cut TLB misses; everything else is aligned_alloc +
- * memset, or the user's allocator + memset.
+ * A table is a header plus a power-of-two array of buckets (64 bytes, or
+ * 128 with -DLFM_SLOTS=7). Large arrays from the built-in allocator come
+ * from mmap (already zero, faulted in lazily, so starting a migration costs
+ * no O(n) memset) with transparent huge pages requested to cut TLB misses;
+ * everything else is aligned_alloc + memset, or the user's allocator +
+ * memset.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +66,7 @@ struct lfm_table *lfm_table_new(struct lfmap *m, uint64_t nbuckets, uint64_t see
 	if (t == NULL)
 		return NULL;
 	t->bytes = (size_t)nbuckets * sizeof(struct lfm_bucket);
-	t->buckets = lfm_alloc(m, t->bytes, LFM_CACHELINE);
+	t->buckets = lfm_alloc(m, t->bytes, LFM_BUCKET_BYTES);
 	if (t->buckets == NULL) {
 		lfm_free(m, t, sizeof *t);
 		return NULL;
@@ -99,7 +100,7 @@ void lfm_table_free(struct lfmap *m, struct lfm_table *t)
  * it with one CAS both extends the chain and publishes the entry. */
 struct lfm_bucket *lfm_bucket_new(struct lfmap *m, uint64_t key, uint64_t val)
 {
-	struct lfm_bucket *b = lfm_alloc(m, sizeof *b, LFM_CACHELINE);
+	struct lfm_bucket *b = lfm_alloc(m, sizeof *b, LFM_BUCKET_BYTES);
 	if (b != NULL) {
 		b->slot[0].key = key; /* private until the release CAS appends it */
 		b->slot[0].val = val;

@@ -5,6 +5,7 @@
 #   make bench         full matrix (~20 min) -> bench/results/{latest.tsv,summary.md,*.png}
 #   make bench-sweep   lfmap grow_pct sweep -> bench/results/sweep-grow-pct.{tsv,png}
 #   make bench-counts  callgrind/cachegrind per-op counts -> bench/results/counts.tsv
+#   make bench-slots   bucket layout sweep (3 slots/64 B vs 7/128 B) -> bench/results/sweep-slots.*
 BENCH_DIR   = build/bench
 BENCH_CC   ?= gcc
 BENCH_CXX  ?= g++
@@ -14,7 +15,7 @@ BENCH_LIBS = build/release/liblfmap.a $$(pkg-config --libs liburcu-memb liburcu-
 BENCH_SRCS = bench/lfmap-bench.c bench/adapter.h bench/adapters/lfmap.c \
 	bench/adapters/rculfhash.c bench/adapters/ck_hs.c bench/adapters/oa.c bench/adapters/cxx.cc
 
-.PHONY: bench-build bench-smoke bench-quick bench bench-counts bench-sweep
+.PHONY: bench-build bench-smoke bench-quick bench bench-counts bench-sweep bench-slots
 
 # $(1): output binary, $(2): extra flags (arch)
 define bench_link
@@ -62,3 +63,7 @@ bench-counts: bench-lib
 # grow threshold sweep of lfmap-word -> bench/results/sweep-grow-pct.{tsv,png}
 bench-sweep: bench-build
 	bash bench/sweep.sh
+
+bench-slots: bench-build
+	@$(MAKE) --no-print-directory $(BENCH_DIR)/lfmap-bench-vg
+	bash bench/slots.sh
