@@ -313,18 +313,25 @@ static LFM_ALWAYS_INLINE int run_rcu(struct lfmap *m, struct word_req *r, uint64
 			return -ERANGE;              \
 	} while (0)
 
+/* Insert, put and remove: the daemon's hot updates, inlined into both the
+ * _rcu entry point and the one that locks (no second call layer). */
+static LFM_ALWAYS_INLINE int run_simple(struct lfmap *m, enum word_op op, uint64_t key,
+					uint64_t val, uint64_t *out)
+{
+	struct word_req r = {.op = op, .key = key, .val = val};
+	return run_rcu(m, &r, out);
+}
+
 int lfmap_word_insert_rcu(struct lfmap *m, uint64_t key, uint64_t val, uint64_t *cur)
 {
 	CHECK_ARGS(val);
-	struct word_req r = {.op = W_INSERT, .key = key, .val = val};
-	return run_rcu(m, &r, cur);
+	return run_simple(m, W_INSERT, key, val, cur);
 }
 
 int lfmap_word_put_rcu(struct lfmap *m, uint64_t key, uint64_t val, uint64_t *old)
 {
 	CHECK_ARGS(val);
-	struct word_req r = {.op = W_PUT, .key = key, .val = val};
-	return run_rcu(m, &r, old);
+	return run_simple(m, W_PUT, key, val, old);
 }
 
 int lfmap_word_replace_rcu(struct lfmap *m, uint64_t key, uint64_t val, uint64_t *old)
@@ -357,8 +364,7 @@ int lfmap_word_fetch_add_rcu(struct lfmap *m, uint64_t key, int64_t delta, uint6
 int lfmap_word_remove_rcu(struct lfmap *m, uint64_t key, uint64_t *old)
 {
 	CHECK_ARGS(0);
-	struct word_req r = {.op = W_REMOVE, .key = key};
-	return run_rcu(m, &r, old);
+	return run_simple(m, W_REMOVE, key, 0, old);
 }
 
 int lfmap_word_compute_rcu(struct lfmap *m, uint64_t key, lfmap_word_compute_fn fn, void *arg,
@@ -393,14 +399,27 @@ int lfmap_word_get(struct lfmap *m, uint64_t key, uint64_t *val)
 		return ret_;                            \
 	} while (0)
 
+/* The argument checks of CHECK_ARGS, then run_simple under the lock. */
+#define LOCKED_SIMPLE(op, v, out)                            \
+	do {                                                 \
+		if (lfm_bad_map(m, LFM_KIND_WORD))           \
+			return -EINVAL;                      \
+		if ((v) > LFMAP_WORD_VALUE_MAX)              \
+			return -ERANGE;                      \
+		lfm_read_lock(m);                            \
+		int ret_ = run_simple(m, op, key, (v), out); \
+		lfm_read_unlock(m);                          \
+		return ret_;                                 \
+	} while (0)
+
 int lfmap_word_insert(struct lfmap *m, uint64_t key, uint64_t val, uint64_t *cur)
 {
-	LOCKED(lfmap_word_insert_rcu(m, key, val, cur));
+	LOCKED_SIMPLE(W_INSERT, val, cur);
 }
 
 int lfmap_word_put(struct lfmap *m, uint64_t key, uint64_t val, uint64_t *old)
 {
-	LOCKED(lfmap_word_put_rcu(m, key, val, old));
+	LOCKED_SIMPLE(W_PUT, val, old);
 }
 
 int lfmap_word_replace(struct lfmap *m, uint64_t key, uint64_t val, uint64_t *old)
@@ -420,7 +439,7 @@ int lfmap_word_fetch_add(struct lfmap *m, uint64_t key, int64_t delta, uint64_t 
 
 int lfmap_word_remove(struct lfmap *m, uint64_t key, uint64_t *old)
 {
-	LOCKED(lfmap_word_remove_rcu(m, key, old));
+	LOCKED_SIMPLE(W_REMOVE, 0, old);
 }
 
 int lfmap_word_compute(struct lfmap *m, uint64_t key, lfmap_word_compute_fn fn, void *arg,
