@@ -8,12 +8,20 @@
 
 uint64_t bench_hash(uint64_t key) { return lfmap_hash_u64(key, BENCH_SEED); }
 
-/* BENCH_LFMAP_GROW_PCT overrides the grow threshold (bench/sweep.sh) */
+/* BENCH_LFMAP_GROW_PCT overrides the grow threshold (bench/sweep.sh);
+ * BENCH_LFMAP_MAX_WORK the migration work per update, BENCH_LFMAP_FLAGS
+ * adds LFMAP_F_* flags (growth-latency experiments, docs/PERFORMANCE.md). */
 static void tune(struct lfmap_config *c)
 {
 	const char *g = getenv("BENCH_LFMAP_GROW_PCT");
 	if (g && *g)
 		c->grow_pct = (unsigned)atoi(g);
+	g = getenv("BENCH_LFMAP_MAX_WORK");
+	if (g && *g)
+		c->max_work = (unsigned)atoi(g);
+	g = getenv("BENCH_LFMAP_FLAGS");
+	if (g && *g)
+		c->flags |= (unsigned)strtoul(g, NULL, 0);
 }
 
 static void lf_enter(void *m) { (void)m; urcu_memb_register_thread(); }
