@@ -142,6 +142,12 @@ size_t mt_iters(size_t base)
 	return n ? n : 1;
 }
 
+size_t mt_iters_min(size_t base, size_t min)
+{
+	size_t n = mt_iters(base);
+	return n < min ? min : n;
+}
+
 int mt_threads(int n)
 {
 	if (MT_TSAN) {
@@ -510,6 +516,228 @@ void mt_check_stats(struct lfmap *map, const struct lfmap_config *cfg, uint64_t 
 	MT_CHECK(n == want, "count_exact %zu, want %" PRIu64, n, want);
 	MT_CHECK(lfmap_count_approx(map) == want, "count_approx %zu, want %" PRIu64,
 		 lfmap_count_approx(map), want);
+}
+
+/* ------------------------------------------------ same-key race driver */
+
+static void race_phase(struct mt_thread *t, struct mt_race *r, bool insert, bool racing)
+{
+	size_t K = r->nkeys, start = (size_t)mt_rng_below(&t->rng, K);
+	for (size_t j = 0; j < K && !mt_failed(); j++) {
+		size_t idx = (start + j) % K;
+		if (!racing && idx % (size_t)t->n != (size_t)t->id)
+			continue;
+		if (insert) {
+			if (r->ops->insert(t, r, idx, racing)) {
+				atomic_fetch_add(&r->winners[idx], 1);
+				atomic_store(&r->winner_of[idx], t->id);
+			}
+		} else if (r->ops->remove(t, r, idx, racing)) {
+			atomic_fetch_add(&r->winners[idx], 1);
+		}
+	}
+}
+
+/* thread 0, between barriers */
+static void race_verify(struct mt_race *r, bool after_insert)
+{
+	size_t bad = 0;
+	for (size_t idx = 0; idx < r->nkeys; idx++) {
+		int w = atomic_load(&r->winners[idx]);
+		if (w != 1) {
+			if (bad++ < 3)
+				MT_FAIL("round %" PRIu64 " key index %zu: %d %s winners", r->round,
+					idx, w,
+					after_insert ? r->ops->insert_name : r->ops->remove_name);
+		} else if (!r->ops->check_key(r, idx, after_insert, bad < 3)) {
+			bad++;
+		}
+		atomic_store(&r->winners[idx], 0);
+	}
+	size_t n = 0, want = after_insert ? r->nkeys : 0;
+	int rc = r->ops->count_exact ? r->ops->count_exact(r->map, &n)
+				     : lfmap_count_exact(r->map, &n);
+	MT_CHECK_RC(rc, 0, "lfmap_count_exact");
+	MT_CHECK(n == want, "round %" PRIu64 ": count_exact %zu, want %zu", r->round, n, want);
+	MT_CHECK(lfmap_count_approx(r->map) == want, "round %" PRIu64 ": count_approx %zu, want %zu",
+		 r->round, lfmap_count_approx(r->map), want);
+}
+
+static void race_thread(struct mt_thread *t)
+{
+	struct mt_race *r = t->arg;
+	for (;;) {
+		/* insert phase: a race, or disjoint prefill */
+		race_phase(t, r, true, r->race_insert);
+		mt_barrier(t);
+		if (t->id == 0)
+			race_verify(r, true);
+		mt_barrier(t);
+		race_phase(t, r, false, !r->race_insert);
+		mt_barrier(t);
+		if (t->id == 0) {
+			race_verify(r, false);
+			r->round++;
+			r->rounds_done++;
+			atomic_store(&r->go_on, !mt_failed() && r->rounds_done < r->max_rounds &&
+							!mt_expired(r->deadline));
+		}
+		mt_barrier(t);
+		if (!atomic_load(&r->go_on))
+			break;
+	}
+}
+
+void mt_race_init(struct mt_race *r, struct lfmap *map, const struct mt_race_ops *ops,
+		  void *ctx, bool race_insert, size_t nkeys_base, size_t nkeys_min,
+		  uint64_t deadline_ms)
+{
+	memset(r, 0, sizeof *r);
+	r->map = map;
+	r->ops = ops;
+	r->ctx = ctx;
+	r->race_insert = race_insert;
+	r->round = 1;
+	r->nkeys = mt_iters_min(nkeys_base, nkeys_min);
+	r->max_rounds = mt_iters_min(40, 3);
+	r->deadline = mt_deadline_ms(deadline_ms);
+	atomic_init(&r->go_on, false);
+	r->winners = calloc(r->nkeys, sizeof *r->winners);
+	r->winner_of = calloc(r->nkeys, sizeof *r->winner_of);
+	if (!r->winners || !r->winner_of) {
+		fprintf(stderr, "harness: out of memory\n");
+		exit(2);
+	}
+}
+
+void mt_race_run(struct mt_race *r, const struct mt_mode *mode)
+{
+	struct mt_resizer *rz = mt_resizer_start(r->map, mode);
+	mt_run_threads(mt_threads(16), race_thread, r);
+	mt_resizer_stop(rz, NULL);
+	mt_note("%zu rounds of %zu keys", r->rounds_done, r->nkeys);
+}
+
+void mt_race_free(struct mt_race *r)
+{
+	free(r->winners);
+	free(r->winner_of);
+	r->winners = r->winner_of = NULL;
+}
+
+/* ---------------------------------------------------- iterate driver */
+
+int mt_visit_key(struct mt_visit *v, bool stable, uint64_t idx)
+{
+	const char *what = stable ? "stable" : "churn";
+	uint32_t *seen;
+	if (stable && idx < v->it->nstable) {
+		seen = &v->seen_stable[idx];
+		v->nstable_seen++;
+	} else if (!stable && idx < v->it->nchurn) {
+		seen = &v->seen_churn[idx];
+	} else {
+		MT_FAIL("iterator %d visited %s key %" PRIu64 ", out of range", v->tid, what, idx);
+		return 1;
+	}
+	if (*seen == v->epoch) {
+		MT_FAIL("iterator %d visited %s key %" PRIu64 " twice in one iteration", v->tid,
+			what, idx);
+		return 1;
+	}
+	*seen = v->epoch;
+	return 0;
+}
+
+int mt_visit_tagged(struct mt_visit *v, uint64_t key)
+{
+	uint64_t tag = key & MT_TAG_MASK;
+	if (tag != MT_STABLE_TAG && tag != MT_CHURN_TAG) {
+		MT_FAIL("iterator %d visited foreign key %#" PRIx64, v->tid, key);
+		return 1;
+	}
+	return mt_visit_key(v, tag == MT_STABLE_TAG, key & ~MT_TAG_MASK);
+}
+
+static void iterator(struct mt_thread *t, struct mt_iter *it)
+{
+	struct mt_visit v = { .it = it, .tid = t->id };
+	v.seen_stable = calloc(it->nstable, sizeof(uint32_t));
+	v.seen_churn = calloc(it->nchurn, sizeof(uint32_t));
+	if (!v.seen_stable || !v.seen_churn) {
+		fprintf(stderr, "harness: out of memory\n");
+		exit(2);
+	}
+	size_t n;
+	for (n = 0; n < it->max_iterations && !mt_failed(); n++) {
+		if (n >= 2 && mt_expired(it->deadline))
+			break;
+		v.epoch++;
+		v.nstable_seen = 0;
+		int rc = it->ops->iterate(it->map, &v, n);
+		if (rc != 0) {
+			if (!mt_failed())
+				MT_FAIL("foreach returned %d", rc);
+			break;
+		}
+		if (v.nstable_seen != it->nstable) {
+			size_t first = 0;
+			while (first < it->nstable && v.seen_stable[first] == v.epoch)
+				first++;
+			MT_FAIL("iteration %zu of thread %d saw %zu of %zu stable keys "
+				"(first missing: index %zu)",
+				n, t->id, v.nstable_seen, it->nstable, first);
+		}
+		if (it->ops->check_count && (n & 7) == 3) {
+			size_t cnt = 0;
+			MT_CHECK_RC(lfmap_count_exact(it->map, &cnt), 0, "lfmap_count_exact");
+			MT_CHECK(cnt >= it->nstable && cnt <= it->nstable + it->nchurn,
+				 "count_exact %zu during churn, want %zu..%zu", cnt, it->nstable,
+				 it->nstable + it->nchurn);
+		}
+	}
+	atomic_fetch_add(&it->iterations, n);
+	atomic_fetch_sub(&it->iterators_left, 1);
+	free(v.seen_stable);
+	free(v.seen_churn);
+}
+
+static void iter_thread(struct mt_thread *t)
+{
+	struct mt_iter *it = t->arg;
+	if (t->id < it->niters) {
+		iterator(t, it);
+		return;
+	}
+	/* churn other keys until the iterators finish */
+	while (atomic_load_explicit(&it->iterators_left, memory_order_relaxed) > 0 && !mt_failed())
+		it->ops->churn(t, it, (size_t)mt_rng_below(&t->rng, it->nchurn));
+}
+
+void mt_iter_init(struct mt_iter *it, struct lfmap *map, const struct mt_iter_ops *ops,
+		  void *ctx, size_t nstable_base, size_t nstable_min, size_t nchurn,
+		  size_t max_iterations_base)
+{
+	memset(it, 0, sizeof *it);
+	it->map = map;
+	it->ops = ops;
+	it->ctx = ctx;
+	it->nstable = mt_iters_min(nstable_base, nstable_min);
+	it->nchurn = nchurn;
+	it->nthreads = mt_threads(16);
+	it->niters = it->nthreads / 4;
+	it->max_iterations = mt_iters_min(max_iterations_base, 20);
+	atomic_init(&it->iterators_left, it->niters);
+	atomic_init(&it->iterations, 0);
+}
+
+void mt_iter_run(struct mt_iter *it, const struct mt_mode *mode, uint64_t deadline_ms)
+{
+	struct mt_resizer *r = mt_resizer_start(it->map, mode);
+	it->deadline = mt_deadline_ms(deadline_ms);
+	mt_run_threads(it->nthreads, iter_thread, it);
+	mt_resizer_stop(r, NULL);
+	mt_note("%zu iterations", (size_t)atomic_load(&it->iterations));
 }
 
 /* ----------------------------------------------------- RCU, TSan-aware */

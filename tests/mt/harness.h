@@ -110,6 +110,8 @@ void mt_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 unsigned mt_scale(void);
 /* base * scale, divided by 20 under TSan; at least 1. */
 size_t mt_iters(size_t base);
+/* mt_iters(base), but at least min (a floor that keeps TSan runs meaningful). */
+size_t mt_iters_min(size_t base, size_t min);
 /* Thread count for oversubscription: n, or n/2 (at least 4) under TSan. */
 int mt_threads(int n);
 uint64_t mt_now_ns(void);
@@ -224,6 +226,135 @@ void mt_quiesce(struct lfmap *map);
  * trace counter is compared with migrations_finished). */
 void mt_check_stats(struct lfmap *map, const struct lfmap_config *cfg, uint64_t want,
 		    uint64_t side_entries);
+
+/* ------------------------------------------------ same-key race driver */
+
+/*
+ * The insert_race / remove_race tests of every map kind share this driver;
+ * the kind supplies per-key callbacks. A test runs rounds of nkeys fresh keys
+ * (the kind maps (r->round, idx) to its key; round numbers start at 1) with
+ * mt_threads(16) threads and a resizer (mt_resizer_start) running throughout:
+ *   1. insert phase: with race_insert every thread tries every key (exactly
+ *      one must win each), else each key is inserted by one thread;
+ *   2. thread 0: one winner per key, the key holds the winner's value,
+ *      count_exact and count_approx == nkeys;
+ *   3. remove phase: racing when !race_insert, else each key by one thread;
+ *   4. thread 0: one winner per key, the key is gone, counts == 0;
+ * until max_rounds rounds, the deadline or a failure. Every thread starts
+ * its phase at a random index, so that the threads collide on all keys.
+ */
+struct mt_race;
+struct mt_race_ops {
+	/* Insert (remove) key idx of r->round from thread t. Return true if
+	 * this call inserted (removed) the key, false if it lost the race to
+	 * another thread; a lost race is legal only when racing, and the
+	 * callback reports anything else with MT_FAIL (and returns false).
+	 * The driver counts the winners and, after a winning insert, stores
+	 * t->id in r->winner_of[idx] (the remove callbacks may read it). */
+	bool (*insert)(struct mt_thread *t, struct mt_race *r, size_t idx, bool racing);
+	bool (*remove)(struct mt_thread *t, struct mt_race *r, size_t idx, bool racing);
+	/* Thread 0, after a phase, for a key that had exactly one winner:
+	 * after_insert, the key must hold the value of winner_of[idx]; after
+	 * the remove phase it must be absent. Return false if not, and say
+	 * why with MT_FAIL only when report is true (the first few keys). */
+	bool (*check_key)(struct mt_race *r, size_t idx, bool after_insert, bool report);
+	/* Replaces lfmap_count_exact (e.g. to call it inside the test's own
+	 * read-side section); NULL: lfmap_count_exact. */
+	int (*count_exact)(struct lfmap *map, size_t *n);
+	/* Names in failure messages ("insert", "add"; "remove", "del"). */
+	const char *insert_name, *remove_name;
+};
+
+struct mt_race {
+	struct lfmap *map;
+	const struct mt_race_ops *ops;
+	void *ctx;        /* the kind's own state, untouched by the driver */
+	bool race_insert; /* else the remove phase races */
+	size_t nkeys, max_rounds;
+	uint64_t deadline;
+	uint64_t round;   /* the current round, 1 first */
+	size_t rounds_done;
+	atomic_bool go_on;
+	atomic_int *winners;   /* per key: winning calls in this phase */
+	atomic_int *winner_of; /* per key: thread id of the winning insert */
+};
+
+/* Fill r: nkeys = mt_iters_min(nkeys_base, nkeys_min), max_rounds =
+ * mt_iters_min(40, 3), deadline deadline_ms (times the scale) from now. */
+void mt_race_init(struct mt_race *r, struct lfmap *map, const struct mt_race_ops *ops,
+		  void *ctx, bool race_insert, size_t nkeys_base, size_t nkeys_min,
+		  uint64_t deadline_ms);
+/* Start the resizer, run the rounds, stop the resizer. The caller then
+ * quiesces, checks and destroys the map (it holds no keys at the end). */
+void mt_race_run(struct mt_race *r, const struct mt_mode *mode);
+/* Free what mt_race_init allocated. */
+void mt_race_free(struct mt_race *r);
+
+/* ---------------------------------------------------- iterate driver */
+
+/*
+ * The iterate tests of every map kind share this driver. The caller puts
+ * nstable "stable" keys in the map, which nobody touches afterwards; then,
+ * with mt_threads(16) threads and a resizer running, threads 0..niters-1
+ * (a quarter of them) iterate the whole map max_iterations times each (or
+ * until the deadline, but at least twice), while the other threads churn
+ * nchurn other keys (insert / remove ...) until the iterators are done.
+ * Every iteration must visit each stable key exactly once, visit no key
+ * twice and no key that was never inserted. The kind's foreach callback
+ * checks its key and value and hands the key to mt_visit_key (or, for the
+ * tagged word keys below, mt_visit_tagged).
+ */
+struct mt_iter;
+struct mt_visit {
+	struct mt_iter *it;
+	uint32_t epoch; /* the current iteration of this thread, from 1 */
+	uint32_t *seen_stable, *seen_churn; /* epoch of the last visit, per key */
+	size_t nstable_seen;
+	int tid;
+};
+struct mt_iter_ops {
+	/* One whole iteration (the n-th of this thread, 0 first) that hands v
+	 * to the kind's foreach callback; returns the foreach result. */
+	int (*iterate)(struct lfmap *map, struct mt_visit *v, size_t n);
+	/* One churn operation by thread t on churn key idx (< nchurn). */
+	void (*churn)(struct mt_thread *t, struct mt_iter *it, size_t idx);
+	/* Also check every 8th iteration that lfmap_count_exact is within
+	 * nstable .. nstable + nchurn. */
+	bool check_count;
+};
+struct mt_iter {
+	struct lfmap *map;
+	const struct mt_iter_ops *ops;
+	void *ctx; /* the kind's own state, untouched by the driver */
+	size_t nstable, nchurn;
+	int nthreads, niters;
+	uint64_t deadline;
+	size_t max_iterations;
+	atomic_int iterators_left;
+	atomic_size_t iterations;
+};
+
+/* Fill it: nstable = mt_iters_min(nstable_base, nstable_min), max_iterations
+ * = mt_iters_min(max_iterations_base, 20), nthreads = mt_threads(16),
+ * niters = nthreads / 4. */
+void mt_iter_init(struct mt_iter *it, struct lfmap *map, const struct mt_iter_ops *ops,
+		  void *ctx, size_t nstable_base, size_t nstable_min, size_t nchurn,
+		  size_t max_iterations_base);
+/* After the caller inserted the stable keys: start the resizer, set the
+ * deadline (deadline_ms times the scale from now), run the threads, stop the
+ * resizer. The caller then checks the final contents and destroys the map. */
+void mt_iter_run(struct mt_iter *it, const struct mt_mode *mode, uint64_t deadline_ms);
+/* From the kind's foreach callback: record a visit of stable or churn key
+ * idx. Returns 0, or 1 (stop the iteration) after MT_FAIL when idx is out of
+ * range or the key was already visited in this iteration. */
+int mt_visit_key(struct mt_visit *v, bool stable, uint64_t idx);
+
+/* Word-sized keys of the iterate tests: a tag in the top 4 bits, the index
+ * below. mt_visit_tagged fails (returns 1) on a key with another tag. */
+#define MT_STABLE_TAG UINT64_C(0xA000000000000000)
+#define MT_CHURN_TAG UINT64_C(0xC000000000000000)
+#define MT_TAG_MASK UINT64_C(0xF000000000000000)
+int mt_visit_tagged(struct mt_visit *v, uint64_t key);
 
 /* ----------------------------------------------------- RCU, TSan-aware */
 

@@ -346,140 +346,100 @@ static void test_disjoint_insert(const void *arg)
 
 /* ====================================================== 2/3. same-key races */
 
-struct race {
-	struct lfmap *map;
-	size_t nkeys;
-	uint64_t round;
-	bool race_insert;
-	uint64_t deadline;
-	size_t max_rounds, rounds_done;
-	atomic_bool go_on;
-	atomic_int *winners;
-	_Atomic(struct item *) *winner_node;
-};
+/* The driver is mt_race_* in the harness; these are the node-map callbacks.
+ * r->ctx is the per-key array of winning nodes (_Atomic(struct item *)). */
 
 static uint64_t rkey(uint64_t round, size_t idx)
 {
 	return (round << 32) | (uint64_t)(idx + 1);
 }
 
-static void race_insert_phase(struct mt_thread *t, struct race *r, bool racing)
+static _Atomic(struct item *) *winner_node(struct mt_race *r, size_t idx)
 {
-	size_t K = r->nkeys, start = (size_t)mt_rng_below(&t->rng, K);
-	for (size_t j = 0; j < K && !mt_failed(); j++) {
-		size_t idx = (start + j) % K;
-		if (!racing && idx % (size_t)t->n != (size_t)t->id)
-			continue;
-		uint64_t k = rkey(r->round, idx);
-		struct item *it = item_new(k, (uint64_t)t->id);
-		if (!it)
-			return;
-		struct lfmap_node *ex = NULL;
-		mt_read_lock(r->map);
-		int rc = lfmap_insert_rcu(r->map, &it->ln, &ex);
-		if (rc == 0) {
-			atomic_fetch_add(&r->winners[idx], 1);
-			atomic_store(&r->winner_node[idx], it);
-		} else if (rc == -EEXIST && racing) {
-			if (!ex)
-				MT_FAIL("insert -EEXIST without the existing node");
-			else
-				item_validate(ex, k, "insert -EEXIST existing");
-		} else {
-			MT_FAIL("insert key %#" PRIx64 " returned %d", k, rc);
-		}
-		mt_read_unlock(r->map);
-		if (rc != 0)
-			item_free_unpublished(it);
-	}
+	return &((_Atomic(struct item *) *)r->ctx)[idx];
 }
 
-static void race_remove_phase(struct mt_thread *t, struct race *r, bool racing)
+static bool race_insert_key(struct mt_thread *t, struct mt_race *r, size_t idx, bool racing)
 {
-	size_t K = r->nkeys, start = (size_t)mt_rng_below(&t->rng, K);
-	bool by_node = t->id & 1; /* odd threads race with remove_node */
-	for (size_t j = 0; j < K && !mt_failed(); j++) {
-		size_t idx = (start + j) % K;
-		if (!racing && idx % (size_t)t->n != (size_t)t->id)
-			continue;
-		uint64_t k = rkey(r->round, idx);
-		struct lfmap_node *rm = NULL;
-		int rc;
-		mt_read_lock(r->map);
-		if (by_node) {
-			rm = lfmap_lookup_rcu(r->map, &k);
-			rc = rm ? lfmap_remove_node_rcu(r->map, rm) : -ENOENT;
-		} else {
-			rc = lfmap_remove_rcu(r->map, &k, &rm);
-		}
-		if (rc == 0) {
-			atomic_fetch_add(&r->winners[idx], 1);
-			struct item *w = atomic_load(&r->winner_node[idx]);
-			if (!rm || item_of(rm) != w)
-				MT_FAIL("remove key %#" PRIx64 " gave node %p, inserted %p", k,
-					rm ? (void *)item_of(rm) : NULL, (void *)w);
-			else
-				item_retire(rm, "remove race");
-		} else if (rc != -ENOENT || !racing) {
-			MT_FAIL("remove key %#" PRIx64 " returned %d", k, rc);
-		}
-		mt_read_unlock(r->map);
-	}
-}
-
-static void race_verify(struct race *r, bool after_insert)
-{
-	size_t bad = 0;
+	uint64_t k = rkey(r->round, idx);
+	struct item *it = item_new(k, (uint64_t)t->id);
+	if (!it)
+		return false;
+	struct lfmap_node *ex = NULL;
 	mt_read_lock(r->map);
-	for (size_t idx = 0; idx < r->nkeys; idx++) {
-		uint64_t k = rkey(r->round, idx);
-		int w = atomic_load(&r->winners[idx]);
-		struct lfmap_node *n = lfmap_lookup_rcu(r->map, &k);
-		if (w != 1) {
-			if (bad++ < 3)
-				MT_FAIL("round %" PRIu64 " key %#" PRIx64 ": %d %s winners", r->round,
-					k, w, after_insert ? "insert" : "remove");
-		} else if (after_insert) {
-			struct item *want = atomic_load(&r->winner_node[idx]);
-			if (!n || item_of(n) != want)
-				if (bad++ < 3)
-					MT_FAIL("key %#" PRIx64 ": lookup %p, winner inserted %p", k,
-						n ? (void *)item_of(n) : NULL, (void *)want);
-		} else if (n) {
-			if (bad++ < 3)
-				MT_FAIL("key %#" PRIx64 " still mapped after its remove", k);
-		}
-		atomic_store(&r->winners[idx], 0);
+	int rc = lfmap_insert_rcu(r->map, &it->ln, &ex);
+	if (rc == 0) {
+		atomic_store(winner_node(r, idx), it);
+	} else if (rc == -EEXIST && racing) {
+		if (!ex)
+			MT_FAIL("insert -EEXIST without the existing node");
+		else
+			item_validate(ex, k, "insert -EEXIST existing");
+	} else {
+		MT_FAIL("insert key %#" PRIx64 " returned %d", k, rc);
 	}
 	mt_read_unlock(r->map);
-	size_t n = 0, want = after_insert ? r->nkeys : 0;
-	MT_CHECK_RC(count_exact(r->map, &n), 0, "lfmap_count_exact");
-	MT_CHECK(n == want, "count_exact %zu, want %zu", n, want);
+	if (rc != 0)
+		item_free_unpublished(it);
+	return rc == 0;
 }
 
-static void race_thread(struct mt_thread *t)
+static bool race_remove_key(struct mt_thread *t, struct mt_race *r, size_t idx, bool racing)
 {
-	struct race *r = t->arg;
-	for (;;) {
-		race_insert_phase(t, r, r->race_insert);
-		mt_barrier(t);
-		if (t->id == 0)
-			race_verify(r, true);
-		mt_barrier(t);
-		race_remove_phase(t, r, !r->race_insert);
-		mt_barrier(t);
-		if (t->id == 0) {
-			race_verify(r, false);
-			r->round++;
-			r->rounds_done++;
-			atomic_store(&r->go_on, !mt_failed() && r->rounds_done < r->max_rounds &&
-							!mt_expired(r->deadline));
-		}
-		mt_barrier(t);
-		if (!atomic_load(&r->go_on))
-			break;
+	bool by_node = t->id & 1; /* odd threads race with remove_node */
+	uint64_t k = rkey(r->round, idx);
+	struct lfmap_node *rm = NULL;
+	int rc;
+	mt_read_lock(r->map);
+	if (by_node) {
+		rm = lfmap_lookup_rcu(r->map, &k);
+		rc = rm ? lfmap_remove_node_rcu(r->map, rm) : -ENOENT;
+	} else {
+		rc = lfmap_remove_rcu(r->map, &k, &rm);
 	}
+	if (rc == 0) {
+		struct item *w = atomic_load(winner_node(r, idx));
+		if (!rm || item_of(rm) != w)
+			MT_FAIL("remove key %#" PRIx64 " gave node %p, inserted %p", k,
+				rm ? (void *)item_of(rm) : NULL, (void *)w);
+		else
+			item_retire(rm, "remove race");
+	} else if (rc != -ENOENT || !racing) {
+		MT_FAIL("remove key %#" PRIx64 " returned %d", k, rc);
+	}
+	mt_read_unlock(r->map);
+	return rc == 0;
 }
+
+static bool race_check_key(struct mt_race *r, size_t idx, bool after_insert, bool report)
+{
+	uint64_t k = rkey(r->round, idx);
+	bool ok;
+	mt_read_lock(r->map);
+	struct lfmap_node *n = lfmap_lookup_rcu(r->map, &k);
+	if (after_insert) {
+		struct item *want = atomic_load(winner_node(r, idx));
+		ok = n && item_of(n) == want;
+		if (!ok && report)
+			MT_FAIL("key %#" PRIx64 ": lookup %p, winner inserted %p", k,
+				n ? (void *)item_of(n) : NULL, (void *)want);
+	} else {
+		ok = !n;
+		if (!ok && report)
+			MT_FAIL("key %#" PRIx64 " still mapped after its remove", k);
+	}
+	mt_read_unlock(r->map);
+	return ok;
+}
+
+static const struct mt_race_ops race_ops = {
+	.insert = race_insert_key,
+	.remove = race_remove_key,
+	.check_key = race_check_key,
+	.count_exact = count_exact,
+	.insert_name = "insert",
+	.remove_name = "remove",
+};
 
 static void run_race(const struct ntest *nt, bool race_insert)
 {
@@ -487,23 +447,17 @@ static void run_race(const struct ntest *nt, bool race_insert)
 	struct lfmap *m = make_map(&cfg, nt);
 	if (!m)
 		return;
-	struct race r = { .map = m, .round = 1, .race_insert = race_insert };
-	r.nkeys = mt_iters(nt->collide ? 512 : 2048);
-	if (r.nkeys < 128)
-		r.nkeys = 128;
-	r.max_rounds = mt_iters(40);
-	if (r.max_rounds < 3)
-		r.max_rounds = 3;
-	r.deadline = mt_deadline_ms(1200);
-	r.winners = calloc(r.nkeys, sizeof *r.winners);
-	r.winner_node = calloc(r.nkeys, sizeof *r.winner_node);
-	struct mt_resizer *rz = mt_resizer_start(m, nt->mode);
-	mt_run_threads(mt_threads(16), race_thread, &r);
-	mt_resizer_stop(rz, NULL);
-	mt_note("%zu rounds of %zu keys", r.rounds_done, r.nkeys);
+	struct mt_race r;
+	mt_race_init(&r, m, &race_ops, NULL, race_insert, nt->collide ? 512 : 2048, 128, 1200);
+	r.ctx = calloc(r.nkeys, sizeof(_Atomic(struct item *)));
+	if (!r.ctx) {
+		MT_FAIL("out of memory");
+	} else {
+		mt_race_run(&r, nt->mode);
+	}
 	finish_map(m, &cfg);
-	free(r.winners);
-	free((void *)r.winner_node);
+	free(r.ctx);
+	mt_race_free(&r);
 }
 
 static void test_insert_race(const void *arg)
@@ -518,53 +472,28 @@ static void test_remove_race(const void *arg)
 
 /* ============================================================ 4. iterate */
 
-#define STABLE_TAG UINT64_C(0xA000000000000000)
-#define CHURN_TAG UINT64_C(0xC000000000000000)
-#define TAG_MASK UINT64_C(0xF000000000000000)
-
-struct iter {
-	struct lfmap *map;
-	size_t nstable, nchurn;
-	int niters;
-	uint64_t deadline;
-	size_t max_iterations;
-	atomic_int iterators_left;
-	atomic_size_t iterations;
-};
-
-struct visit {
-	struct iter *it;
-	uint32_t epoch;
-	uint32_t *seen_stable, *seen_churn;
-	size_t nstable_seen;
-	int tid;
-};
+/* The driver is mt_iter_* in the harness (keys MT_STABLE_TAG | i and
+ * MT_CHURN_TAG | i); these are the node-map callbacks. */
 
 static int visit_cb(struct lfmap_node *n, void *arg)
 {
-	struct visit *v = arg;
+	struct mt_visit *v = arg;
 	struct item *it = item_of(n);
-	uint64_t key = it->key, idx = key & ~TAG_MASK;
-	uint32_t *seen;
+	uint64_t key = it->key;
 	if (it->check != item_check(key, it->val)) {
 		MT_FAIL("iterator %d visited a corrupt node (key %#" PRIx64 ")", v->tid, key);
 		return 1;
 	}
-	if ((key & TAG_MASK) == STABLE_TAG && idx < v->it->nstable) {
-		seen = &v->seen_stable[idx];
-		v->nstable_seen++;
-	} else if ((key & TAG_MASK) == CHURN_TAG && idx < v->it->nchurn) {
-		seen = &v->seen_churn[idx];
-	} else {
-		MT_FAIL("iterator %d visited foreign key %#" PRIx64, v->tid, key);
-		return 1;
-	}
-	if (*seen == v->epoch) {
-		MT_FAIL("iterator %d visited key %#" PRIx64 " twice in one iteration", v->tid, key);
-		return 1;
-	}
-	*seen = v->epoch;
-	return 0;
+	return mt_visit_tagged(v, key);
+}
+
+static int iter_iterate(struct lfmap *map, struct mt_visit *v, size_t n)
+{
+	(void)n;
+	mt_read_lock(map);
+	int rc = lfmap_foreach_rcu(map, visit_cb, v);
+	mt_read_unlock(map);
+	return rc;
 }
 
 static void churn_op(struct mt_thread *t, struct lfmap *m, uint64_t k)
@@ -613,46 +542,15 @@ static void churn_op(struct mt_thread *t, struct lfmap *m, uint64_t k)
 		item_free_unpublished(it);
 }
 
-static void iter_thread(struct mt_thread *t)
+static void iter_churn(struct mt_thread *t, struct mt_iter *it, size_t idx)
 {
-	struct iter *it = t->arg;
-	if (t->id < it->niters) {
-		struct visit v = { .it = it, .tid = t->id };
-		v.seen_stable = calloc(it->nstable, sizeof(uint32_t));
-		v.seen_churn = calloc(it->nchurn, sizeof(uint32_t));
-		size_t n;
-		for (n = 0; n < it->max_iterations && !mt_failed(); n++) {
-			if (n >= 2 && mt_expired(it->deadline))
-				break;
-			v.epoch++;
-			v.nstable_seen = 0;
-			mt_read_lock(it->map);
-			int rc = lfmap_foreach_rcu(it->map, visit_cb, &v);
-			mt_read_unlock(it->map);
-			if (rc != 0) {
-				if (!mt_failed())
-					MT_FAIL("foreach returned %d", rc);
-				break;
-			}
-			if (v.nstable_seen != it->nstable) {
-				size_t first = 0;
-				while (first < it->nstable && v.seen_stable[first] == v.epoch)
-					first++;
-				MT_FAIL("iteration %zu of thread %d saw %zu of %zu stable nodes "
-					"(first missing %#" PRIx64 ")",
-					n, t->id, v.nstable_seen, it->nstable, STABLE_TAG | first);
-			}
-		}
-		atomic_fetch_add(&it->iterations, n);
-		atomic_fetch_sub(&it->iterators_left, 1);
-		free(v.seen_stable);
-		free(v.seen_churn);
-	} else {
-		while (atomic_load_explicit(&it->iterators_left, memory_order_relaxed) > 0 &&
-		       !mt_failed())
-			churn_op(t, it->map, CHURN_TAG | mt_rng_below(&t->rng, it->nchurn));
-	}
+	churn_op(t, it->map, MT_CHURN_TAG | idx);
 }
+
+static const struct mt_iter_ops iter_ops = {
+	.iterate = iter_iterate,
+	.churn = iter_churn,
+};
 
 static void test_iterate(const void *arg)
 {
@@ -661,32 +559,19 @@ static void test_iterate(const void *arg)
 	struct lfmap *m = make_map(&cfg, nt);
 	if (!m)
 		return;
-	int T = mt_threads(16);
-	struct iter it = { .map = m };
-	it.nstable = mt_iters(nt->collide ? 600 : 3000);
-	if (it.nstable < 100)
-		it.nstable = 100;
-	it.nchurn = nt->collide ? 512 : 4096;
-	it.niters = T / 4;
-	it.max_iterations = mt_iters(3000);
-	if (it.max_iterations < 20)
-		it.max_iterations = 20;
-	atomic_init(&it.iterators_left, it.niters);
-	atomic_init(&it.iterations, 0);
+	struct mt_iter it;
+	mt_iter_init(&it, m, &iter_ops, NULL, nt->collide ? 600 : 3000, 100,
+		     nt->collide ? 512 : 4096, 3000);
 	mt_read_lock(m);
 	for (size_t i = 0; i < it.nstable; i++) {
-		struct item *x = item_new(STABLE_TAG | i, i);
+		struct item *x = item_new(MT_STABLE_TAG | i, i);
 		if (x && lfmap_insert_rcu(m, &x->ln, NULL) != 0) {
 			MT_FAIL("stable insert failed");
 			item_free_unpublished(x);
 		}
 	}
 	mt_read_unlock(m);
-	struct mt_resizer *r = mt_resizer_start(m, nt->mode);
-	it.deadline = mt_deadline_ms(1200);
-	mt_run_threads(T, iter_thread, &it);
-	mt_resizer_stop(r, NULL);
-	mt_note("%zu iterations", (size_t)atomic_load(&it.iterations));
+	mt_iter_run(&it, nt->mode, 1200);
 	finish_map(m, &cfg);
 }
 

@@ -228,110 +228,70 @@ static void test_disjoint_insert(const void *arg)
 
 /* ====================================================== 2/3. same-key races */
 
-struct race {
-	struct lfmap *map;
-	size_t nkeys;
-	uint64_t round;
-	bool race_insert;
-	uint64_t deadline;
-	size_t max_rounds, rounds_done;
-	atomic_bool go_on;
-	atomic_int *winners, *winner_of;
-};
+/* The driver is mt_race_* in the harness; these are the string-map callbacks. */
 
-static void race_insert_phase(struct mt_thread *t, struct race *r, bool racing)
+static size_t race_key(unsigned char *key, const struct mt_race *r, size_t idx)
+{
+	return make_key(key, 'r', r->round * 100000 + idx);
+}
+
+static bool race_insert_key(struct mt_thread *t, struct mt_race *r, size_t idx, bool racing)
 {
 	unsigned char key[KEYBUF], val[VMAX];
-	size_t K = r->nkeys, start = (size_t)mt_rng_below(&t->rng, K);
-	for (size_t j = 0; j < K && !mt_failed(); j++) {
-		size_t idx = (start + j) % K;
-		if (!racing && idx % (size_t)t->n != (size_t)t->id)
-			continue;
-		size_t kl = make_key(key, 'r', r->round * 100000 + idx);
-		size_t vl = VMIN + (size_t)mt_rng_below(&t->rng, 100);
-		vbuild(val, vl, key, kl, (uint32_t)idx, (uint32_t)t->id, r->round);
-		int rc = lfmap_str_add(r->map, key, kl, val, vl);
-		if (rc == 0) {
-			atomic_fetch_add(&r->winners[idx], 1);
-			atomic_store(&r->winner_of[idx], t->id);
-		} else if (rc != -EEXIST || !racing) {
-			MT_FAIL("add returned %d", rc);
-		}
-	}
+	size_t kl = race_key(key, r, idx);
+	size_t vl = VMIN + (size_t)mt_rng_below(&t->rng, 100);
+	vbuild(val, vl, key, kl, (uint32_t)idx, (uint32_t)t->id, r->round);
+	int rc = lfmap_str_add(r->map, key, kl, val, vl);
+	if (rc == 0)
+		return true;
+	if (rc != -EEXIST || !racing)
+		MT_FAIL("add returned %d", rc);
+	return false;
 }
 
-static void race_remove_phase(struct mt_thread *t, struct race *r, bool racing)
+static bool race_remove_key(struct mt_thread *t, struct mt_race *r, size_t idx, bool racing)
+{
+	(void)t;
+	unsigned char key[KEYBUF];
+	size_t kl = race_key(key, r, idx);
+	int rc = lfmap_str_del(r->map, key, kl);
+	if (rc == 0)
+		return true;
+	if (rc != -ENOENT || !racing)
+		MT_FAIL("del returned %d", rc);
+	return false;
+}
+
+static bool race_check_key(struct mt_race *r, size_t idx, bool after_insert, bool report)
 {
 	unsigned char key[KEYBUF];
-	size_t K = r->nkeys, start = (size_t)mt_rng_below(&t->rng, K);
-	for (size_t j = 0; j < K && !mt_failed(); j++) {
-		size_t idx = (start + j) % K;
-		if (!racing && idx % (size_t)t->n != (size_t)t->id)
-			continue;
-		size_t kl = make_key(key, 'r', r->round * 100000 + idx);
-		int rc = lfmap_str_del(r->map, key, kl);
-		if (rc == 0)
-			atomic_fetch_add(&r->winners[idx], 1);
-		else if (rc != -ENOENT || !racing)
-			MT_FAIL("del returned %d", rc);
+	size_t kl = race_key(key, r, idx);
+	struct vhdr h;
+	/* get_check reports a malformed value itself */
+	int rc = get_check(r->map, key, kl, (uint32_t)idx, &h, "verify");
+	if (after_insert) {
+		int wo = atomic_load(&r->winner_of[idx]);
+		if (rc == 0 && h.writer == (uint32_t)wo)
+			return true;
+		if (report)
+			MT_FAIL("key %zu: rc %d value of writer %u, winner %d", idx, rc,
+				rc ? 0u : h.writer, wo);
+		return false;
 	}
+	if (rc == -ENOENT)
+		return true;
+	if (report)
+		MT_FAIL("key %zu still present after its del", idx);
+	return false;
 }
 
-static void race_verify(struct race *r, bool after_insert)
-{
-	unsigned char key[KEYBUF];
-	size_t bad = 0;
-	for (size_t idx = 0; idx < r->nkeys; idx++) {
-		size_t kl = make_key(key, 'r', r->round * 100000 + idx);
-		int w = atomic_load(&r->winners[idx]);
-		struct vhdr h;
-		int rc = get_check(r->map, key, kl, (uint32_t)idx, &h, "verify");
-		if (w != 1) {
-			if (bad++ < 3)
-				MT_FAIL("round %" PRIu64 " key %zu: %d %s winners", r->round, idx, w,
-					after_insert ? "add" : "del");
-		} else if (after_insert) {
-			int wo = atomic_load(&r->winner_of[idx]);
-			if (rc != 0 || h.writer != (uint32_t)wo)
-				if (bad++ < 3)
-					MT_FAIL("key %zu: rc %d value of writer %u, winner %d", idx,
-						rc, rc ? 0u : h.writer, wo);
-		} else if (rc != -ENOENT) {
-			if (bad++ < 3)
-				MT_FAIL("key %zu still present after its del", idx);
-		}
-		atomic_store(&r->winners[idx], 0);
-	}
-	size_t n = 0, want = after_insert ? r->nkeys : 0;
-	MT_CHECK_RC(lfmap_count_exact(r->map, &n), 0, "lfmap_count_exact");
-	MT_CHECK(n == want, "count_exact %zu, want %zu", n, want);
-	MT_CHECK(lfmap_count_approx(r->map) == want, "count_approx %zu, want %zu",
-		 lfmap_count_approx(r->map), want);
-}
-
-static void race_thread(struct mt_thread *t)
-{
-	struct race *r = t->arg;
-	for (;;) {
-		race_insert_phase(t, r, r->race_insert);
-		mt_barrier(t);
-		if (t->id == 0)
-			race_verify(r, true);
-		mt_barrier(t);
-		race_remove_phase(t, r, !r->race_insert);
-		mt_barrier(t);
-		if (t->id == 0) {
-			race_verify(r, false);
-			r->round++;
-			r->rounds_done++;
-			atomic_store(&r->go_on, !mt_failed() && r->rounds_done < r->max_rounds &&
-							!mt_expired(r->deadline));
-		}
-		mt_barrier(t);
-		if (!atomic_load(&r->go_on))
-			break;
-	}
-}
+static const struct mt_race_ops race_ops = {
+	.insert = race_insert_key,
+	.remove = race_remove_key,
+	.check_key = race_check_key,
+	.insert_name = "add",
+	.remove_name = "del",
+};
 
 static void run_race(const struct mt_mode *mode, bool race_insert)
 {
@@ -339,25 +299,13 @@ static void run_race(const struct mt_mode *mode, bool race_insert)
 	struct lfmap *m = make_map(&cfg, mode);
 	if (!m)
 		return;
-	struct race r = { .map = m, .round = 1, .race_insert = race_insert };
-	r.nkeys = mt_iters(2048);
-	if (r.nkeys < 128)
-		r.nkeys = 128;
-	r.max_rounds = mt_iters(40);
-	if (r.max_rounds < 3)
-		r.max_rounds = 3;
-	r.deadline = mt_deadline_ms(1500);
-	r.winners = calloc(r.nkeys, sizeof *r.winners);
-	r.winner_of = calloc(r.nkeys, sizeof *r.winner_of);
-	struct mt_resizer *rz = mt_resizer_start(m, mode);
-	mt_run_threads(mt_threads(16), race_thread, &r);
-	mt_resizer_stop(rz, NULL);
-	mt_note("%zu rounds of %zu keys", r.rounds_done, r.nkeys);
+	struct mt_race r;
+	mt_race_init(&r, m, &race_ops, NULL, race_insert, 2048, 128, 1500);
+	mt_race_run(&r, mode);
 	mt_quiesce(m);
 	mt_check_stats(m, &cfg, 0, 0);
 	MT_CHECK_RC(lfmap_destroy(m), 0, "lfmap_destroy");
-	free(r.winners);
-	free(r.winner_of);
+	mt_race_free(&r);
 }
 
 static void test_insert_race(const void *arg)
@@ -372,28 +320,13 @@ static void test_remove_race(const void *arg)
 
 /* ============================================================ 4. iterate */
 
-struct iter {
-	struct lfmap *map;
-	size_t nstable, nchurn;
-	int niters;
-	uint64_t deadline;
-	size_t max_iterations;
-	atomic_int iterators_left;
-	atomic_size_t iterations;
-};
+/* The driver is mt_iter_* in the harness; these are the string-map
+ * callbacks. Stable keys have tag 's', churn keys tag 'c' (make_key), and
+ * every value carries its key's index in the header. */
 
-struct visit {
-	struct iter *it;
-	uint32_t epoch;
-	uint32_t *seen_stable, *seen_churn;
-	size_t nstable_seen;
-	int tid;
-};
-
-/* stable keys: tag 's' (index in the header), churn keys: tag 'c' */
 static int visit_cb(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
-	struct visit *v = arg;
+	struct mt_visit *v = arg;
 	const unsigned char *k = key;
 	struct vhdr h;
 	const char *p = vproblem(val, vlen, key, klen, UINT32_MAX, &h);
@@ -405,100 +338,61 @@ static int visit_cb(const void *key, size_t klen, const void *val, size_t vlen, 
 	/* the key must be the one make_key gives for the header's index */
 	unsigned char want[KEYBUF];
 	char tag = klen ? (char)k[0] : '?';
-	size_t wl = (tag == 's' || tag == 'c') ? make_key(want, tag, h.kidx) : 0;
-	if (wl != klen || memcmp(want, key, klen) != 0) {
+	if ((tag != 's' && tag != 'c') || make_key(want, tag, h.kidx) != klen ||
+	    memcmp(want, key, klen) != 0) {
 		MT_FAIL("iterator %d visited foreign key %.*s", v->tid, (int)(klen < 40 ? klen : 40),
 			(const char *)key);
 		return 1;
 	}
-	uint32_t *seen;
-	if (tag == 's' && h.kidx < v->it->nstable) {
-		seen = &v->seen_stable[h.kidx];
-		v->nstable_seen++;
-	} else if (tag == 'c' && h.kidx < v->it->nchurn) {
-		seen = &v->seen_churn[h.kidx];
-	} else {
-		MT_FAIL("iterator %d: key index %u out of range", v->tid, h.kidx);
-		return 1;
-	}
-	if (*seen == v->epoch) {
-		MT_FAIL("iterator %d visited key %.*s twice in one iteration", v->tid,
-			(int)(klen < 40 ? klen : 40), (const char *)key);
-		return 1;
-	}
-	*seen = v->epoch;
-	return 0;
+	return mt_visit_key(v, tag == 's', h.kidx);
 }
 
-static void iter_thread(struct mt_thread *t)
+static int iter_iterate(struct lfmap *map, struct mt_visit *v, size_t n)
 {
-	struct iter *it = t->arg;
-	if (t->id < it->niters) {
-		struct visit v = { .it = it, .tid = t->id };
-		v.seen_stable = calloc(it->nstable, sizeof(uint32_t));
-		v.seen_churn = calloc(it->nchurn, sizeof(uint32_t));
-		size_t n;
-		for (n = 0; n < it->max_iterations && !mt_failed(); n++) {
-			if (n >= 2 && mt_expired(it->deadline))
-				break;
-			v.epoch++;
-			v.nstable_seen = 0;
-			mt_read_lock(it->map);
-			int rc = lfmap_str_foreach_rcu(it->map, visit_cb, &v);
-			mt_read_unlock(it->map);
-			if (rc != 0) {
-				if (!mt_failed())
-					MT_FAIL("foreach returned %d", rc);
-				break;
-			}
-			if (v.nstable_seen != it->nstable) {
-				size_t first = 0;
-				while (first < it->nstable && v.seen_stable[first] == v.epoch)
-					first++;
-				MT_FAIL("iteration %zu of thread %d saw %zu of %zu stable keys "
-					"(first missing s%zu)",
-					n, t->id, v.nstable_seen, it->nstable, first);
-			}
-		}
-		atomic_fetch_add(&it->iterations, n);
-		atomic_fetch_sub(&it->iterators_left, 1);
-		free(v.seen_stable);
-		free(v.seen_churn);
-	} else {
-		unsigned char key[KEYBUF], val[VMAX];
-		uint64_t seq = 0;
-		while (atomic_load_explicit(&it->iterators_left, memory_order_relaxed) > 0 &&
-		       !mt_failed()) {
-			size_t idx = (size_t)mt_rng_below(&t->rng, it->nchurn);
-			size_t kl = make_key(key, 'c', idx);
-			size_t vl = VMIN + (size_t)mt_rng_below(&t->rng, 200);
-			vbuild(val, vl, key, kl, (uint32_t)idx, (uint32_t)t->id, ++seq);
-			int rc;
-			switch (mt_rng_below(&t->rng, 4)) {
-			case 0:
-				rc = lfmap_str_add(it->map, key, kl, val, vl);
-				if (rc != 0 && rc != -EEXIST)
-					MT_FAIL("churn add returned %d", rc);
-				break;
-			case 1:
-				rc = lfmap_str_set(it->map, key, kl, val, vl);
-				if (rc != 0 && rc != 1)
-					MT_FAIL("churn set returned %d", rc);
-				break;
-			case 2:
-				rc = lfmap_str_replace(it->map, key, kl, val, vl);
-				if (rc != 0 && rc != -ENOENT)
-					MT_FAIL("churn replace returned %d", rc);
-				break;
-			default:
-				rc = lfmap_str_del(it->map, key, kl);
-				if (rc != 0 && rc != -ENOENT)
-					MT_FAIL("churn del returned %d", rc);
-				break;
-			}
-		}
+	(void)n;
+	mt_read_lock(map);
+	int rc = lfmap_str_foreach_rcu(map, visit_cb, v);
+	mt_read_unlock(map);
+	return rc;
+}
+
+/* add/set/replace/del, values with a per-thread sequence number */
+static void iter_churn(struct mt_thread *t, struct mt_iter *it, size_t idx)
+{
+	static _Thread_local uint64_t seq;
+	unsigned char key[KEYBUF], val[VMAX];
+	size_t kl = make_key(key, 'c', idx);
+	size_t vl = VMIN + (size_t)mt_rng_below(&t->rng, 200);
+	vbuild(val, vl, key, kl, (uint32_t)idx, (uint32_t)t->id, ++seq);
+	int rc;
+	switch (mt_rng_below(&t->rng, 4)) {
+	case 0:
+		rc = lfmap_str_add(it->map, key, kl, val, vl);
+		if (rc != 0 && rc != -EEXIST)
+			MT_FAIL("churn add returned %d", rc);
+		break;
+	case 1:
+		rc = lfmap_str_set(it->map, key, kl, val, vl);
+		if (rc != 0 && rc != 1)
+			MT_FAIL("churn set returned %d", rc);
+		break;
+	case 2:
+		rc = lfmap_str_replace(it->map, key, kl, val, vl);
+		if (rc != 0 && rc != -ENOENT)
+			MT_FAIL("churn replace returned %d", rc);
+		break;
+	default:
+		rc = lfmap_str_del(it->map, key, kl);
+		if (rc != 0 && rc != -ENOENT)
+			MT_FAIL("churn del returned %d", rc);
+		break;
 	}
 }
+
+static const struct mt_iter_ops iter_ops = {
+	.iterate = iter_iterate,
+	.churn = iter_churn,
+};
 
 static void test_iterate(const void *arg)
 {
@@ -507,18 +401,8 @@ static void test_iterate(const void *arg)
 	struct lfmap *m = make_map(&cfg, mode);
 	if (!m)
 		return;
-	int T = mt_threads(16);
-	struct iter it = { .map = m };
-	it.nstable = mt_iters(2000);
-	if (it.nstable < 100)
-		it.nstable = 100;
-	it.nchurn = 2048;
-	it.niters = T / 4;
-	it.max_iterations = mt_iters(2000);
-	if (it.max_iterations < 20)
-		it.max_iterations = 20;
-	atomic_init(&it.iterators_left, it.niters);
-	atomic_init(&it.iterations, 0);
+	struct mt_iter it;
+	mt_iter_init(&it, m, &iter_ops, NULL, 2000, 100, 2048, 2000);
 	unsigned char key[KEYBUF], val[VMAX];
 	struct mt_rng rng;
 	mt_rng_init(&rng, mt_test_seed());
@@ -527,11 +411,7 @@ static void test_iterate(const void *arg)
 		vbuild(val, vl, key, kl, (uint32_t)i, 0, 1);
 		MT_CHECK_RC(lfmap_str_add(m, key, kl, val, vl), 0, "stable add");
 	}
-	struct mt_resizer *r = mt_resizer_start(m, mode);
-	it.deadline = mt_deadline_ms(1500);
-	mt_run_threads(T, iter_thread, &it);
-	mt_resizer_stop(r, NULL);
-	mt_note("%zu iterations", (size_t)atomic_load(&it.iterations));
+	mt_iter_run(&it, mode, 1500);
 	mt_quiesce(m);
 	size_t present = 0;
 	for (size_t i = 0; i < it.nstable; i++) {

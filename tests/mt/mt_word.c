@@ -143,18 +143,7 @@ static void test_disjoint_insert(const void *arg)
 
 /* ====================================================== 2/3. same-key races */
 
-struct race {
-	struct lfmap *map;
-	size_t nkeys;
-	uint64_t round;
-	bool race_insert; /* else race_remove */
-	uint64_t deadline;
-	size_t max_rounds;
-	atomic_bool go_on;
-	atomic_int *winners;
-	atomic_int *winner_of;
-	size_t rounds_done;
-};
+/* The driver is mt_race_* in the harness; these are the word-map callbacks. */
 
 /* Index 0 is key 0 in every round (it lives outside the table slots);
  * every round ends with all its keys removed, so reusing it is fine. */
@@ -175,109 +164,66 @@ static bool rval_ok(uint64_t v, uint64_t key, int nthreads)
 	       (v & UINT64_C(0xffffffffffff)) == (mt_mix64(key) & UINT64_C(0xffffffffffff));
 }
 
-static void race_insert_phase(struct mt_thread *t, struct race *r, bool racing)
+static bool race_insert_key(struct mt_thread *t, struct mt_race *r, size_t idx, bool racing)
 {
-	size_t K = r->nkeys;
-	size_t start = (size_t)mt_rng_below(&t->rng, K);
-	for (size_t j = 0; j < K && !mt_failed(); j++) {
-		size_t idx = (start + j) % K;
-		if (!racing && idx % (size_t)t->n != (size_t)t->id)
-			continue;
-		uint64_t k = rkey(r->round, idx), cur = UINT64_MAX;
-		int rc = lfmap_word_insert(r->map, k, rval(t->id, k), &cur);
-		if (rc == 0) {
-			atomic_fetch_add(&r->winners[idx], 1);
-			atomic_store(&r->winner_of[idx], t->id);
-		} else if (rc == -EEXIST && racing) {
-			if (!rval_ok(cur, k, t->n))
-				MT_FAIL("insert -EEXIST on key %#" PRIx64 " gave foreign value %#" PRIx64,
-					k, cur);
-		} else {
-			MT_FAIL("insert key %#" PRIx64 " returned %d", k, rc);
-		}
+	uint64_t k = rkey(r->round, idx), cur = UINT64_MAX;
+	int rc = lfmap_word_insert(r->map, k, rval(t->id, k), &cur);
+	if (rc == 0)
+		return true;
+	if (rc == -EEXIST && racing) {
+		if (!rval_ok(cur, k, t->n))
+			MT_FAIL("insert -EEXIST on key %#" PRIx64 " gave foreign value %#" PRIx64, k,
+				cur);
+	} else {
+		MT_FAIL("insert key %#" PRIx64 " returned %d", k, rc);
 	}
+	return false;
 }
 
-static void race_remove_phase(struct mt_thread *t, struct race *r, bool racing)
+static bool race_remove_key(struct mt_thread *t, struct mt_race *r, size_t idx, bool racing)
 {
-	size_t K = r->nkeys;
-	size_t start = (size_t)mt_rng_below(&t->rng, K);
-	for (size_t j = 0; j < K && !mt_failed(); j++) {
-		size_t idx = (start + j) % K;
-		if (!racing && idx % (size_t)t->n != (size_t)t->id)
-			continue;
-		uint64_t k = rkey(r->round, idx), old = UINT64_MAX;
-		int rc = lfmap_word_remove(r->map, k, &old);
-		if (rc == 0) {
-			atomic_fetch_add(&r->winners[idx], 1);
-			int w = atomic_load(&r->winner_of[idx]);
-			if (old != rval(w, k))
-				MT_FAIL("remove key %#" PRIx64 " got %#" PRIx64 ", inserted %#" PRIx64,
-					k, old, rval(w, k));
-		} else if (rc != -ENOENT || !racing) {
-			MT_FAIL("remove key %#" PRIx64 " returned %d", k, rc);
-		}
+	(void)t;
+	uint64_t k = rkey(r->round, idx), old = UINT64_MAX;
+	int rc = lfmap_word_remove(r->map, k, &old);
+	if (rc == 0) {
+		int w = atomic_load(&r->winner_of[idx]);
+		if (old != rval(w, k))
+			MT_FAIL("remove key %#" PRIx64 " got %#" PRIx64 ", inserted %#" PRIx64, k,
+				old, rval(w, k));
+		return true;
 	}
+	if (rc != -ENOENT || !racing)
+		MT_FAIL("remove key %#" PRIx64 " returned %d", k, rc);
+	return false;
 }
 
-/* thread 0, between barriers */
-static void race_verify(struct race *r, bool after_insert)
+static bool race_check_key(struct mt_race *r, size_t idx, bool after_insert, bool report)
 {
-	size_t bad = 0;
-	for (size_t idx = 0; idx < r->nkeys; idx++) {
-		uint64_t k = rkey(r->round, idx), v = UINT64_MAX;
-		int w = atomic_load(&r->winners[idx]);
-		int rc = lfmap_word_get(r->map, k, &v);
-		if (w != 1) {
-			if (bad++ < 3)
-				MT_FAIL("round %" PRIu64 " key %#" PRIx64 ": %d %s winners", r->round,
-					k, w, after_insert ? "insert" : "remove");
-		} else if (after_insert) {
-			uint64_t want = rval(atomic_load(&r->winner_of[idx]), k);
-			if (rc != 0 || v != want)
-				if (bad++ < 3)
-					MT_FAIL("key %#" PRIx64 ": get rc %d val %#" PRIx64
-						", winner stored %#" PRIx64,
-						k, rc, v, want);
-		} else if (rc != -ENOENT) {
-			if (bad++ < 3)
-				MT_FAIL("key %#" PRIx64 " still present after its remove (rc %d)", k,
-					rc);
-		}
-		atomic_store(&r->winners[idx], 0);
+	uint64_t k = rkey(r->round, idx), v = UINT64_MAX;
+	int rc = lfmap_word_get(r->map, k, &v);
+	if (after_insert) {
+		uint64_t want = rval(atomic_load(&r->winner_of[idx]), k);
+		if (rc == 0 && v == want)
+			return true;
+		if (report)
+			MT_FAIL("key %#" PRIx64 ": get rc %d val %#" PRIx64 ", winner stored %#" PRIx64,
+				k, rc, v, want);
+		return false;
 	}
-	size_t n = 0;
-	MT_CHECK_RC(lfmap_count_exact(r->map, &n), 0, "lfmap_count_exact");
-	size_t want = after_insert ? r->nkeys : 0;
-	MT_CHECK(n == want, "count_exact %zu, want %zu", n, want);
-	MT_CHECK(lfmap_count_approx(r->map) == want, "count_approx %zu, want %zu",
-		 lfmap_count_approx(r->map), want);
+	if (rc == -ENOENT)
+		return true;
+	if (report)
+		MT_FAIL("key %#" PRIx64 " still present after its remove (rc %d)", k, rc);
+	return false;
 }
 
-static void race_thread(struct mt_thread *t)
-{
-	struct race *r = t->arg;
-	for (;;) {
-		/* insert phase: a race, or disjoint prefill */
-		race_insert_phase(t, r, r->race_insert);
-		mt_barrier(t);
-		if (t->id == 0)
-			race_verify(r, true);
-		mt_barrier(t);
-		race_remove_phase(t, r, !r->race_insert);
-		mt_barrier(t);
-		if (t->id == 0) {
-			race_verify(r, false);
-			r->round++;
-			r->rounds_done++;
-			atomic_store(&r->go_on, !mt_failed() && r->rounds_done < r->max_rounds &&
-							!mt_expired(r->deadline));
-		}
-		mt_barrier(t);
-		if (!atomic_load(&r->go_on))
-			break;
-	}
-}
+static const struct mt_race_ops race_ops = {
+	.insert = race_insert_key,
+	.remove = race_remove_key,
+	.check_key = race_check_key,
+	.insert_name = "insert",
+	.remove_name = "remove",
+};
 
 static void run_race(const struct mt_mode *mode, bool race_insert)
 {
@@ -285,25 +231,13 @@ static void run_race(const struct mt_mode *mode, bool race_insert)
 	struct lfmap *m = make_map(&cfg, mode);
 	if (!m)
 		return;
-	struct race r = { .map = m, .round = 1, .race_insert = race_insert };
-	r.nkeys = mt_iters(4096);
-	if (r.nkeys < 256)
-		r.nkeys = 256;
-	r.max_rounds = mt_iters(40);
-	if (r.max_rounds < 3)
-		r.max_rounds = 3;
-	r.deadline = mt_deadline_ms(1500);
-	r.winners = calloc(r.nkeys, sizeof *r.winners);
-	r.winner_of = calloc(r.nkeys, sizeof *r.winner_of);
-	struct mt_resizer *rz = mt_resizer_start(m, mode);
-	mt_run_threads(mt_threads(16), race_thread, &r);
-	mt_resizer_stop(rz, NULL);
-	mt_note("%zu rounds of %zu keys", r.rounds_done, r.nkeys);
+	struct mt_race r;
+	mt_race_init(&r, m, &race_ops, NULL, race_insert, 4096, 256, 1500);
+	mt_race_run(&r, mode);
 	mt_quiesce(m);
 	mt_check_stats(m, &cfg, 0, 0);
 	destroy_map(m);
-	free(r.winners);
-	free(r.winner_of);
+	mt_race_free(&r);
 }
 
 static void test_insert_race(const void *arg)
@@ -318,47 +252,14 @@ static void test_remove_race(const void *arg)
 
 /* ============================================================ 4. iterate */
 
-#define STABLE_TAG UINT64_C(0xA000000000000000)
-#define CHURN_TAG UINT64_C(0xC000000000000000)
-#define TAG_MASK UINT64_C(0xF000000000000000)
-
-struct iter {
-	struct lfmap *map;
-	size_t nstable, nchurn;
-	int niters; /* iterator threads: ids 0..niters-1 */
-	uint64_t deadline;
-	size_t max_iterations;
-	atomic_int iterators_left;
-	atomic_size_t iterations;
-};
-
-struct visit {
-	struct iter *it;
-	uint32_t epoch;
-	uint32_t *seen_stable, *seen_churn;
-	size_t nstable_seen;
-	int tid;
-};
+/* The driver is mt_iter_* in the harness (keys MT_STABLE_TAG | i and
+ * MT_CHURN_TAG | i); these are the word-map callbacks. */
 
 static int visit_cb(uint64_t key, uint64_t val, void *arg)
 {
-	struct visit *v = arg;
-	uint64_t idx = key & ~TAG_MASK;
-	uint32_t *seen;
-	if ((key & TAG_MASK) == STABLE_TAG && idx < v->it->nstable) {
-		seen = &v->seen_stable[idx];
-		v->nstable_seen++;
-	} else if ((key & TAG_MASK) == CHURN_TAG && idx < v->it->nchurn) {
-		seen = &v->seen_churn[idx];
-	} else {
-		MT_FAIL("iterator %d visited foreign key %#" PRIx64, v->tid, key);
+	struct mt_visit *v = arg;
+	if (mt_visit_tagged(v, key))
 		return 1;
-	}
-	if (*seen == v->epoch) {
-		MT_FAIL("iterator %d visited key %#" PRIx64 " twice in one iteration", v->tid, key);
-		return 1;
-	}
-	*seen = v->epoch;
 	if (val != val_of(key)) {
 		MT_FAIL("iterator %d: key %#" PRIx64 " has value %#" PRIx64 ", want %#" PRIx64,
 			v->tid, key, val, val_of(key));
@@ -367,79 +268,46 @@ static int visit_cb(uint64_t key, uint64_t val, void *arg)
 	return 0;
 }
 
-static void iter_thread(struct mt_thread *t)
+/* odd iterations inside one read-side section, even ones with the plain call */
+static int iter_iterate(struct lfmap *map, struct mt_visit *v, size_t n)
 {
-	struct iter *it = t->arg;
-	if (t->id < it->niters) {
-		struct visit v = { .it = it, .tid = t->id };
-		v.seen_stable = calloc(it->nstable, sizeof(uint32_t));
-		v.seen_churn = calloc(it->nchurn, sizeof(uint32_t));
-		size_t n;
-		for (n = 0; n < it->max_iterations && !mt_failed(); n++) {
-			if (n >= 2 && mt_expired(it->deadline))
-				break;
-			v.epoch++;
-			v.nstable_seen = 0;
-			int rc;
-			if (n & 1) {
-				mt_read_lock(it->map);
-				rc = lfmap_word_foreach_rcu(it->map, visit_cb, &v);
-				mt_read_unlock(it->map);
-			} else {
-				rc = lfmap_word_foreach(it->map, visit_cb, &v);
-			}
-			if (rc != 0) {
-				if (!mt_failed())
-					MT_FAIL("foreach returned %d", rc);
-				break;
-			}
-			if (v.nstable_seen != it->nstable) {
-				size_t first = 0;
-				while (first < it->nstable && v.seen_stable[first] == v.epoch)
-					first++;
-				MT_FAIL("iteration %zu of thread %d saw %zu of %zu stable keys "
-					"(first missing %#" PRIx64 ")",
-					n, t->id, v.nstable_seen, it->nstable, STABLE_TAG | first);
-			}
-			if ((n & 7) == 3) {
-				size_t cnt = 0;
-				MT_CHECK_RC(lfmap_count_exact(it->map, &cnt), 0, "lfmap_count_exact");
-				MT_CHECK(cnt >= it->nstable && cnt <= it->nstable + it->nchurn,
-					 "count_exact %zu during churn, want %zu..%zu", cnt,
-					 it->nstable, it->nstable + it->nchurn);
-			}
-		}
-		atomic_fetch_add(&it->iterations, n);
-		atomic_fetch_sub(&it->iterators_left, 1);
-		free(v.seen_stable);
-		free(v.seen_churn);
-	} else {
-		/* churn: insert/put/remove other keys until the iterators finish */
-		while (atomic_load_explicit(&it->iterators_left, memory_order_relaxed) > 0 &&
-		       !mt_failed()) {
-			uint64_t idx = mt_rng_below(&t->rng, it->nchurn);
-			uint64_t k = CHURN_TAG | idx;
-			int rc;
-			switch (mt_rng_below(&t->rng, 3)) {
-			case 0:
-				rc = lfmap_word_insert(it->map, k, val_of(k), NULL);
-				if (rc != 0 && rc != -EEXIST)
-					MT_FAIL("churn insert returned %d", rc);
-				break;
-			case 1:
-				rc = lfmap_word_put(it->map, k, val_of(k), NULL);
-				if (rc != 0 && rc != 1)
-					MT_FAIL("churn put returned %d", rc);
-				break;
-			default:
-				rc = lfmap_word_remove(it->map, k, NULL);
-				if (rc != 0 && rc != -ENOENT)
-					MT_FAIL("churn remove returned %d", rc);
-				break;
-			}
-		}
+	if (!(n & 1))
+		return lfmap_word_foreach(map, visit_cb, v);
+	mt_read_lock(map);
+	int rc = lfmap_word_foreach_rcu(map, visit_cb, v);
+	mt_read_unlock(map);
+	return rc;
+}
+
+/* insert/put/remove */
+static void iter_churn(struct mt_thread *t, struct mt_iter *it, size_t idx)
+{
+	uint64_t k = MT_CHURN_TAG | idx;
+	int rc;
+	switch (mt_rng_below(&t->rng, 3)) {
+	case 0:
+		rc = lfmap_word_insert(it->map, k, val_of(k), NULL);
+		if (rc != 0 && rc != -EEXIST)
+			MT_FAIL("churn insert returned %d", rc);
+		break;
+	case 1:
+		rc = lfmap_word_put(it->map, k, val_of(k), NULL);
+		if (rc != 0 && rc != 1)
+			MT_FAIL("churn put returned %d", rc);
+		break;
+	default:
+		rc = lfmap_word_remove(it->map, k, NULL);
+		if (rc != 0 && rc != -ENOENT)
+			MT_FAIL("churn remove returned %d", rc);
+		break;
 	}
 }
+
+static const struct mt_iter_ops iter_ops = {
+	.iterate = iter_iterate,
+	.churn = iter_churn,
+	.check_count = true,
+};
 
 static void test_iterate(const void *arg)
 {
@@ -448,32 +316,18 @@ static void test_iterate(const void *arg)
 	struct lfmap *m = make_map(&cfg, mode);
 	if (!m)
 		return;
-	int T = mt_threads(16);
-	struct iter it = { .map = m };
-	it.nstable = mt_iters(3000);
-	if (it.nstable < 200)
-		it.nstable = 200;
-	it.nchurn = 4096;
-	it.niters = T / 4;
-	it.max_iterations = mt_iters(4000);
-	if (it.max_iterations < 20)
-		it.max_iterations = 20;
-	atomic_init(&it.iterators_left, it.niters);
-	atomic_init(&it.iterations, 0);
+	struct mt_iter it;
+	mt_iter_init(&it, m, &iter_ops, NULL, 3000, 200, 4096, 4000);
 	for (size_t i = 0; i < it.nstable; i++) {
-		uint64_t k = STABLE_TAG | i;
+		uint64_t k = MT_STABLE_TAG | i;
 		MT_CHECK_RC(lfmap_word_insert(m, k, val_of(k), NULL), 0, "stable insert");
 	}
-	struct mt_resizer *r = mt_resizer_start(m, mode);
-	it.deadline = mt_deadline_ms(1500);
-	mt_run_threads(T, iter_thread, &it);
-	mt_resizer_stop(r, NULL);
-	mt_note("%zu iterations", (size_t)atomic_load(&it.iterations));
+	mt_iter_run(&it, mode, 1500);
 
 	mt_quiesce(m);
 	size_t present = it.nstable;
 	for (size_t i = 0; i < it.nstable; i++) {
-		uint64_t k = STABLE_TAG | i, v = 0;
+		uint64_t k = MT_STABLE_TAG | i, v = 0;
 		int rc = lfmap_word_get(m, k, &v);
 		if (rc != 0 || v != val_of(k)) {
 			MT_FAIL("stable key %#" PRIx64 ": rc %d val %#" PRIx64, k, rc, v);
@@ -481,7 +335,7 @@ static void test_iterate(const void *arg)
 		}
 	}
 	for (size_t i = 0; i < it.nchurn; i++)
-		present += lfmap_word_get(m, CHURN_TAG | i, NULL) == 0;
+		present += lfmap_word_get(m, MT_CHURN_TAG | i, NULL) == 0;
 	mt_check_stats(m, &cfg, present, 0);
 	destroy_map(m);
 }
