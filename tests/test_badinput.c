@@ -272,11 +272,10 @@ Test(badinput, thresholds_and_config)
 Test(badinput, str_keys_empty_and_1mib)
 {
 	struct tu_alloc al;
-	tu_alloc_init(&al);
-	struct lfmap_config cfg = tu_config();
-	cfg.allocator = tu_alloc_hooks(&al);
+	struct lfmap_config cfg = tu_alloc_config(&al);
 	struct lfmap *m = lfmap_str_create(&cfg);
 	cr_assert_not_null(m);
+	tu_alloc_assert_used(&al);
 	const size_t big = (size_t)1 << 20;
 	char *k1 = malloc(big), *k2 = malloc(big), *v = malloc(big);
 	cr_assert(k1 && k2 && v);

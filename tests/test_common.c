@@ -204,7 +204,9 @@ typedef struct lfmap *(*create_fn)(const struct lfmap_config *);
 
 static struct tu_node_cb g_cb;
 
-static void expect_einval(struct lfmap_config *cfg, const char *what)
+/* Create a map of every kind from cfg (node callbacks added): with valid,
+ * each must be created; otherwise each must fail with errno EINVAL. */
+static void expect_create(const struct lfmap_config *cfg, bool valid, const char *what)
 {
 	const create_fn fns[] = { lfmap_word_create, lfmap_str_create, lfmap_create };
 	const char *names[] = { "word", "str", "node" };
@@ -216,6 +218,12 @@ static void expect_einval(struct lfmap_config *cfg, const char *what)
 		c.cb_arg = &g_cb;
 		errno = 0;
 		struct lfmap *m = fns[i](&c);
+		if (valid) {
+			cr_assert_not_null(m, "%s map rejected valid config: %s (errno %d)", names[i],
+					   what, errno);
+			destroy_ok(m);
+			continue;
+		}
 		if (m)
 			lfmap_destroy(m);
 		cr_assert_null(m, "%s map accepted invalid config: %s", names[i], what);
@@ -223,78 +231,37 @@ static void expect_einval(struct lfmap_config *cfg, const char *what)
 	}
 }
 
-static void expect_valid(struct lfmap_config *cfg, const char *what)
-{
-	const create_fn fns[] = { lfmap_word_create, lfmap_str_create, lfmap_create };
-	for (int i = 0; i < 3; i++) {
-		struct lfmap_config c = *cfg;
-		c.hash = tu_node_hash;
-		c.match = tu_node_match;
-		c.key_of = tu_node_key_of;
-		c.cb_arg = &g_cb;
-		struct lfmap *m = fns[i](&c);
-		cr_assert_not_null(m, "kind %d rejected valid config: %s (errno %d)", i, what, errno);
-		destroy_ok(m);
-	}
-}
+/* One case: tu_config() changed by the assignments (comma-separated) to cfg. */
+#define CONFIG_CASE(valid, what, ...)                                                      \
+	do {                                                                               \
+		struct lfmap_config cfg = tu_config();                                     \
+		__VA_ARGS__;                                                               \
+		expect_create(&cfg, valid, what);                                          \
+	} while (0)
 
 Test(common, config_validation)
 {
 	memset(&g_cb, 0, sizeof(g_cb));
-	struct lfmap_config cfg;
 
-	cfg = tu_config();
-	cfg.grow_pct = 101;
-	expect_einval(&cfg, "grow_pct 101");
-	cfg = tu_config();
-	cfg.grow_pct = 0;
-	expect_einval(&cfg, "grow_pct 0");
-	cfg = tu_config();
-	cfg.shrink_pct = 0;
-	expect_einval(&cfg, "shrink_pct 0");
-	cfg = tu_config();
-	cfg.grow_pct = 80;
-	cfg.shrink_pct = 40;
-	expect_einval(&cfg, "shrink_pct == grow_pct/2");
-	cfg.shrink_pct = 50;
-	expect_einval(&cfg, "shrink_pct > grow_pct/2");
-	cfg.shrink_pct = 90;
-	expect_einval(&cfg, "shrink_pct > grow_pct");
-	cfg = tu_config();
-	cfg.max_work = 0;
-	expect_einval(&cfg, "max_work 0");
-	cfg = tu_config();
-	cfg.struct_size = 0;
-	expect_einval(&cfg, "struct_size 0");
+	CONFIG_CASE(false, "grow_pct 101", cfg.grow_pct = 101);
+	CONFIG_CASE(false, "grow_pct 0", cfg.grow_pct = 0);
+	CONFIG_CASE(false, "shrink_pct 0", cfg.shrink_pct = 0);
+	CONFIG_CASE(false, "shrink_pct == grow_pct/2", cfg.grow_pct = 80, cfg.shrink_pct = 40);
+	CONFIG_CASE(false, "shrink_pct > grow_pct/2", cfg.grow_pct = 80, cfg.shrink_pct = 50);
+	CONFIG_CASE(false, "shrink_pct > grow_pct", cfg.grow_pct = 80, cfg.shrink_pct = 90);
+	CONFIG_CASE(false, "max_work 0", cfg.max_work = 0);
+	CONFIG_CASE(false, "struct_size 0", cfg.struct_size = 0);
 
-	cfg = tu_config();
-	cfg.grow_pct = 80;
-	cfg.shrink_pct = 39;
-	expect_valid(&cfg, "grow 80 shrink 39");
-	cfg = tu_config();
-	cfg.grow_pct = 100;
-	cfg.shrink_pct = 49;
-	expect_valid(&cfg, "grow 100 shrink 49");
-	cfg = tu_config();
-	cfg.grow_pct = 4;
-	cfg.shrink_pct = 1;
-	expect_valid(&cfg, "grow 4 shrink 1");
-	cfg = tu_config();
-	cfg.max_work = 1;
-	expect_valid(&cfg, "max_work 1");
-	cfg = tu_config();
-	cfg.max_work = 1000000;
-	expect_valid(&cfg, "max_work 1e6");
-	cfg = tu_config();
-	cfg.flavor = &urcu_memb_flavor;
-	expect_valid(&cfg, "explicit memb flavor");
-	cfg = tu_config();
-	cfg.flags = LFMAP_F_NO_AUTO_GROW | LFMAP_F_NO_AUTO_SHRINK | LFMAP_F_FIXED_SEED |
-		    LFMAP_F_NO_BACKGROUND;
-	expect_valid(&cfg, "all flags");
-	cfg = tu_config();
-	cfg.size_hint = 100000;
-	expect_valid(&cfg, "size_hint 100000");
+	CONFIG_CASE(true, "grow 80 shrink 39", cfg.grow_pct = 80, cfg.shrink_pct = 39);
+	CONFIG_CASE(true, "grow 100 shrink 49", cfg.grow_pct = 100, cfg.shrink_pct = 49);
+	CONFIG_CASE(true, "grow 4 shrink 1", cfg.grow_pct = 4, cfg.shrink_pct = 1);
+	CONFIG_CASE(true, "max_work 1", cfg.max_work = 1);
+	CONFIG_CASE(true, "max_work 1e6", cfg.max_work = 1000000);
+	CONFIG_CASE(true, "explicit memb flavor", cfg.flavor = &urcu_memb_flavor);
+	CONFIG_CASE(true, "all flags",
+		    cfg.flags = LFMAP_F_NO_AUTO_GROW | LFMAP_F_NO_AUTO_SHRINK |
+				LFMAP_F_FIXED_SEED | LFMAP_F_NO_BACKGROUND);
+	CONFIG_CASE(true, "size_hint 100000", cfg.size_hint = 100000);
 }
 
 Test(common, extreme_grow_pct_works)
@@ -772,13 +739,12 @@ Test(common, no_auto_grow_and_no_auto_shrink)
 Test(common, destroy_mid_migration)
 {
 	struct tu_alloc al;
-	tu_alloc_init(&al);
-	struct lfmap_config cfg = tu_config();
+	struct lfmap_config cfg = tu_alloc_config(&al);
 	cfg.flags = LFMAP_F_NO_BACKGROUND;
 	cfg.max_work = 1;
-	cfg.allocator = tu_alloc_hooks(&al);
 	struct lfmap *m = lfmap_word_create(&cfg);
 	cr_assert_not_null(m);
+	tu_alloc_assert_used(&al);
 	fill(m, 500);
 	cr_assert_eq(tu_resize_retry(m, LFMAP_RESIZE_GROW), 0);
 	lfmap_migrate_step(m, 2);
@@ -899,9 +865,7 @@ Test(common, lfmap_trace_env_goes_to_stderr)
 Test(common, allocator_is_used_and_balanced_word)
 {
 	struct tu_alloc al;
-	tu_alloc_init(&al);
-	struct lfmap_config cfg = tu_config();
-	cfg.allocator = tu_alloc_hooks(&al);
+	struct lfmap_config cfg = tu_alloc_config(&al);
 	struct lfmap *m = lfmap_word_create(&cfg);
 	cr_assert_not_null(m);
 	cr_assert_geq(al.nallocs, 1, "the table was not allocated through the allocator");
@@ -919,12 +883,11 @@ Test(common, allocator_is_used_and_balanced_word)
 Test(common, retired_tables_are_freed_before_destroy)
 {
 	struct tu_alloc al;
-	tu_alloc_init(&al);
-	struct lfmap_config cfg = tu_config();
-	cfg.allocator = tu_alloc_hooks(&al);
+	struct lfmap_config cfg = tu_alloc_config(&al);
 	cfg.flags = LFMAP_F_NO_BACKGROUND | LFMAP_F_NO_AUTO_GROW | LFMAP_F_NO_AUTO_SHRINK;
 	struct lfmap *m = lfmap_word_create(&cfg);
 	cr_assert_not_null(m);
+	tu_alloc_assert_used(&al);
 	fill(m, 2); /* 2 keys never need an overflow bucket */
 	cr_assert_eq(tu_stats(m).overflow_buckets, 0);
 	uint64_t live0 = al.live;
@@ -989,9 +952,7 @@ static void sweep_word_once(uint64_t n, bool persistent, unsigned flags,
 			    struct sweep_stats *ss)
 {
 	struct tu_alloc al;
-	tu_alloc_init(&al);
-	struct lfmap_config cfg = tu_config();
-	cfg.allocator = tu_alloc_hooks(&al);
+	struct lfmap_config cfg = tu_alloc_config(&al);
 	cfg.flags = flags;
 	cfg.max_work = 1;
 	tu_alloc_arm(&al, n, persistent);
@@ -1285,9 +1246,7 @@ Test(common, alloc_failure_sweep_node)
 static void sweep_str_once(uint64_t n, bool persistent, struct sweep_stats *ss)
 {
 	struct tu_alloc al;
-	tu_alloc_init(&al);
-	struct lfmap_config cfg = tu_config();
-	cfg.allocator = tu_alloc_hooks(&al);
+	struct lfmap_config cfg = tu_alloc_config(&al);
 	cfg.flags = LFMAP_F_NO_BACKGROUND;
 	cfg.max_work = 1;
 	tu_alloc_arm(&al, n, persistent);
@@ -1414,6 +1373,7 @@ Test(common, allocator_balanced_node_and_str)
 	cfg.node_free = tu_node_free_cb;
 	struct lfmap *m = lfmap_create(&cfg);
 	cr_assert_not_null(m);
+	tu_alloc_assert_used(&al);
 	enum { N = 5000 };
 	struct tu_node **nodes = calloc(N, sizeof(*nodes));
 	lfmap_read_lock(m);
@@ -1431,11 +1391,10 @@ Test(common, allocator_balanced_node_and_str)
 	free(nodes);
 	tu_alloc_release(&al);
 
-	tu_alloc_init(&al);
-	cfg = tu_config();
-	cfg.allocator = tu_alloc_hooks(&al);
+	cfg = tu_alloc_config(&al);
 	m = lfmap_str_create(&cfg);
 	cr_assert_not_null(m);
+	tu_alloc_assert_used(&al);
 	for (int i = 0; i < N; i++) {
 		char k[32];
 		int kl = snprintf(k, sizeof(k), "%d", i);

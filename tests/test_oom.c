@@ -165,29 +165,40 @@ Test(oom, prob_word) { oom_prob(FZ_WORD); }
 Test(oom, prob_node) { oom_prob(FZ_NODE); }
 Test(oom, prob_str) { oom_prob(FZ_STR); }
 
+/*
+ * Open a map of the kind, put keys 0..nkeys-1, start a grow on the quiescent
+ * map, take steps_first single migration steps, and from then on fail every
+ * allocation (a window that never closes: fz_alloc_disarm ends it).
+ */
+static void oom_open_failing_grow(struct fz *f, int kind, unsigned nkeys, unsigned steps_first)
+{
+	struct fz_config c = oom_config(kind, 0);
+	cr_assert_eq(fz_open(f, &c), 0);
+	for (unsigned k = 0; k < nkeys; k++)
+		fz_step(f, 2, k, k + 1, false); /* put */
+	fz_quiesce(f);
+	int rc = lfmap_resize(f->m, LFMAP_RESIZE_GROW);
+	if (rc == -EAGAIN) { /* the previous table is not reclaimed yet */
+		fz_quiesce(f);
+		rc = lfmap_resize(f->m, LFMAP_RESIZE_GROW);
+	}
+	cr_assert_eq(rc, 0, "resize = %d", rc);
+	for (unsigned i = 0; i < steps_first; i++)
+		cr_assert_eq(lfmap_migrate_step(f->m, 1), 1);
+	f->al.win_from = f->al.attempts + 1;
+	f->al.win_to = UINT64_MAX;
+}
+
 /* Everything fails for a long window in the middle of a migration: updates
  * and steps fail, reads work, and after the window the migration resumes. */
 static void oom_window_mid_migration(int kind)
 {
 	static struct fz f;
-	struct fz_config c = oom_config(kind, 0);
-	cr_assert_eq(fz_open(&f, &c), 0);
-	for (unsigned k = 0; k < 40; k++)
-		fz_step(&f, 2, k, k + 1, false); /* put */
-	fz_quiesce(&f);
-	int rc = lfmap_resize(f.m, LFMAP_RESIZE_GROW);
-	if (rc == -EAGAIN) {
-		fz_quiesce(&f);
-		rc = lfmap_resize(f.m, LFMAP_RESIZE_GROW);
-	}
-	cr_assert_eq(rc, 0, "resize = %d", rc);
-	cr_assert_eq(lfmap_migrate_step(f.m, 1), 1);
-	f.al.win_from = f.al.attempts + 1;
-	f.al.win_to = UINT64_MAX;
+	oom_open_failing_grow(&f, kind, 40, 1);
 	int failed_steps = 0;
 	for (unsigned i = 0; i < 200; i++) {
 		fz_step(&f, 1 + i % 7, i, i * 3, i % 8 == 0);
-		rc = lfmap_migrate_step(f.m, 1);
+		int rc = lfmap_migrate_step(f.m, 1);
 		cr_assert(rc == 1 || rc == -ENOMEM || rc == 0, "step = %d", rc);
 		failed_steps += rc == -ENOMEM;
 	}
@@ -217,24 +228,12 @@ Test(oom, window_mid_migration_str) { oom_window_mid_migration(FZ_STR); }
 Test(oom, str_del_during_failing_migration)
 {
 	static struct fz f;
-	struct fz_config c = oom_config(FZ_STR, 0);
-	cr_assert_eq(fz_open(&f, &c), 0);
-	for (unsigned k = 0; k < 60; k++)
-		fz_step(&f, 2, k, k + 1, false);
-	fz_quiesce(&f);
-	int rc = lfmap_resize(f.m, LFMAP_RESIZE_GROW);
-	if (rc == -EAGAIN) {
-		fz_quiesce(&f);
-		rc = lfmap_resize(f.m, LFMAP_RESIZE_GROW);
-	}
-	cr_assert_eq(rc, 0);
-	f.al.win_from = f.al.attempts + 1;
-	f.al.win_to = UINT64_MAX;
+	oom_open_failing_grow(&f, FZ_STR, 60, 0);
 	uint8_t kb[256];
 	int seen_enomem = 0;
 	for (unsigned k = 0; k < 60; k++) {
 		size_t kl = fz_skey(k, kb);
-		rc = lfmap_str_del(f.m, kl ? kb : NULL, kl);
+		int rc = lfmap_str_del(f.m, kl ? kb : NULL, kl);
 		cr_assert(rc == 0 || rc == -ENOMEM, "del = %d", rc);
 		if (rc == 0)
 			f.present[k] = false;
@@ -254,19 +253,7 @@ Test(oom, removes_during_failing_migration)
 {
 	for (int kind = 0; kind < 3; kind++) {
 		static struct fz f;
-		struct fz_config c = oom_config(kind, 0);
-		cr_assert_eq(fz_open(&f, &c), 0);
-		for (unsigned k = 0; k < 60; k++)
-			fz_step(&f, 2, k, k + 1, false);
-		fz_quiesce(&f);
-		int rc = lfmap_resize(f.m, LFMAP_RESIZE_GROW);
-		if (rc == -EAGAIN) {
-			fz_quiesce(&f);
-			rc = lfmap_resize(f.m, LFMAP_RESIZE_GROW);
-		}
-		cr_assert_eq(rc, 0);
-		f.al.win_from = f.al.attempts + 1;
-		f.al.win_to = UINT64_MAX;
+		oom_open_failing_grow(&f, kind, 60, 0);
 		uint64_t e0 = f.enomem;
 		for (unsigned k = 0; k < 60; k++)
 			fz_step(&f, 4, k, 0, false); /* remove: model-checked */

@@ -244,6 +244,16 @@ static inline uint64_t tu_alloc_attempts(struct tu_alloc *a)
 	return n;
 }
 
+/* The map under test allocates through a: at least one successful alloc
+ * (catches a config whose allocator hooks were not set). */
+static inline void tu_alloc_assert_used(struct tu_alloc *a)
+{
+	pthread_mutex_lock(&a->lock);
+	uint64_t n = a->nallocs;
+	pthread_mutex_unlock(&a->lock);
+	cr_assert_geq(n, 1, "nothing was allocated through the test allocator");
+}
+
 /* After lfmap_destroy (which runs the barrier) everything must be back. */
 static inline void tu_alloc_assert_balanced(struct tu_alloc *a, const char *ctx)
 {
@@ -318,6 +328,16 @@ static inline struct lfmap_config tu_config(void)
 	struct lfmap_config cfg;
 	memset(&cfg, 0, sizeof(cfg));
 	lfmap_config_init(&cfg);
+	return cfg;
+}
+
+/* tu_config() whose allocator is the test allocator a (initialised here;
+ * tu_alloc_release(a) when done). */
+static inline struct lfmap_config tu_alloc_config(struct tu_alloc *a)
+{
+	tu_alloc_init(a);
+	struct lfmap_config cfg = tu_config();
+	cfg.allocator = tu_alloc_hooks(a);
 	return cfg;
 }
 
