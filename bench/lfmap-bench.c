@@ -610,18 +610,36 @@ static void run_churn(const unsigned *threads, unsigned nthr)
 				(unsigned long long)err);
 			failed = 1;
 		}
-		/* plateau: RSS at 1/3 of the run vs the peak of the rest */
+		/* plateau: RSS at 1/3 of the run vs the peak of the rest
+		 * (growth_pct); and, since migrations make RSS a sawtooth (old
+		 * and new table coexist until a grace period), the peak of the
+		 * last third vs the peak of the middle third (peak_growth_pct):
+		 * a sawtooth whose peaks do not rise is bounded memory. */
 		double warm = n_rss ? rss_samp[n_rss / 3] : 0, peak = 0, endr = 0;
-		for (unsigned i = n_rss / 3; i < n_rss; i++)
+		double peak_mid = 0, peak_last = 0;
+		for (unsigned i = n_rss / 3; i < n_rss; i++) {
 			if (rss_samp[i] > peak)
 				peak = rss_samp[i];
+			double *pk = i < 2 * n_rss / 3 ? &peak_mid : &peak_last;
+			if (rss_samp[i] > *pk)
+				*pk = rss_samp[i];
+		}
 		if (n_rss)
 			endr = rss_samp[n_rss - 1];
 		double growth = warm > 0 ? (peak - warm) / warm * 100.0 : 0;
+		double pgrowth = peak_mid > 0 ? (peak_last - peak_mid) / peak_mid * 100.0 : 0;
+		const char *dump = getenv("BENCH_RSS_DUMP");
+		FILE *df = dump && *dump ? fopen(dump, "a") : NULL;
+		if (df) {
+			for (unsigned i = 0; i < n_rss; i++)
+				fprintf(df, "%s\t%u\t%u\t%.1f\n", A->name, T, i, rss_samp[i]);
+			fclose(df);
+		}
 		printf("#churn\t%s\t%llu\t%u\twarm_mib=%.1f\tpeak_mib=%.1f\tend_mib=%.1f\t"
-		       "growth_pct=%.1f\tplateau=%s\tsamples=%u\n",
+		       "growth_pct=%.1f\tplateau=%s\tsamples=%u\tpeak_mid_mib=%.1f\t"
+		       "peak_last_mib=%.1f\tpeak_growth_pct=%.1f\n",
 		       A->name, (unsigned long long)nkeys, T, warm, peak, endr, growth,
-		       growth <= 5.0 ? "yes" : "no", n_rss);
+		       growth <= 5.0 ? "yes" : "no", n_rss, peak_mid, peak_last, pgrowth);
 		row("churn", T, (double)ops / secs / 1e6, h, peak);
 		A->thread_enter(m);
 		A->destroy(m);

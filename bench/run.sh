@@ -17,7 +17,7 @@
 # Environment: BENCH_REPS, BENCH_DURATION (s per steady point, default 0.15),
 # GROWTH_REPS (4M growth repetitions, default 2), GROWTH_TIMEOUT (s, 120),
 # GROWTH_SIZES, GROWTH_THREADS ("1 2 4,8,16": one process per group),
-# CHURN_DURATION (s, 1.2), CHURN_THREADS, BENCH_PHASES ("steady growth
+# CHURN_DURATION (s, 4), CHURN_THREADS, BENCH_PHASES ("steady growth
 # churn"; without steady the rows are added to the previous run's),
 # BENCH_MAPS (space-separated subset), BENCH_OUT (results dir).
 set -euo pipefail
@@ -97,8 +97,9 @@ full)
 	done
 	has churn && for m in $MAPS; do
 		echo "churn $m"
+		BENCH_RSS_DUMP=$OUT/churn-rss.tsv \
 		$BIN --map $m --keys 1000000 --threads ${CHURN_THREADS:-1,2,4,8,16} --workloads churn \
-			--churn-duration ${CHURN_DURATION:-1.2} >>$OUT/raw-rep0.tsv
+			--churn-duration ${CHURN_DURATION:-4} >>$OUT/raw-rep0.tsv
 	done
 	echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a $OUT/machine.txt
 	echo "elapsed: $(( $(date +%s) - t0 )) s" | tee -a $OUT/machine.txt
