@@ -14,15 +14,15 @@
 #      generates from the current headers (no stale page).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
+# fail, lfmapd_start, lfmapd_kill_all, lfmapd_capable, lfmapd_result
+. scripts/checks.d/lib/lfmapd-common.sh
 dest=$(mktemp -d)
-srv=
+tmp=$dest
 cleanup() {
-	[ -n "$srv" ] && kill "$srv" 2>/dev/null
+	lfmapd_kill_all
 	rm -rf "$dest"
 }
 trap cleanup EXIT
-failed=0
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
 
 echo "== make install + install-man DESTDIR=$dest PREFIX=/usr"
 if ! make --no-print-directory install install-man DESTDIR="$dest" PREFIX=/usr >"$dest/install.log" 2>&1; then
@@ -81,30 +81,16 @@ fi
 for bin in lfmapd lfmapd-static; do
 	[ -x "$dest/$bin" ] || continue
 	echo "== run the installed-build $bin: memccapable -a, SIGTERM"
-	LD_LIBRARY_PATH=$lib "$dest/$bin" -p 0 -t 2 2>"$dest/$bin.err" &
-	srv=$!
-	port=
-	for _ in $(seq 100); do
-		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$dest/$bin.err")
-		[ -n "$port" ] && break
-		sleep 0.05
-	done
-	if [ -z "$port" ]; then
-		cat "$dest/$bin.err"
+	name=${bin//-/_} # a shell name: lfmapd_start sets ${name}_pid
+	if ! lfmapd_start "$name" env LD_LIBRARY_PATH="$lib" "$dest/$bin" -p 0 -t 2; then
 		fail "$bin did not start"
 		continue
 	fi
-	if timeout 60 memccapable -h 127.0.0.1 -p "$port" -a >"$dest/capable" 2>&1 &&
-		grep -q 'All tests passed' "$dest/capable"; then
-		echo "    memccapable -a: $(grep -c '\[pass\]' "$dest/capable")/27 passed"
-	else
-		cat "$dest/capable"
-		fail "memccapable against the installed-build $bin"
-	fi
-	kill -TERM "$srv"
-	wait "$srv"
+	lfmapd_capable "$port" "installed-build $bin"
+	srv=${name}_pid
+	kill -TERM "${!srv}"
+	wait "${!srv}"
 	rc=$?
-	srv=
 	[ $rc -eq 0 ] || fail "$bin exited with $rc on SIGTERM"
 done
 
@@ -135,5 +121,4 @@ else
 fi
 echo "summary: installed copy: lfmapd (shared + static) and a two-line client built with pkg-config, memccapable -a passes; $nsym exported symbols, each with a man page ($nman pages lint-clean)"
 
-if [ $failed -eq 0 ]; then echo "lfmapd-install: OK"; else echo "lfmapd-install: $failed failure(s)"; fi
-[ $failed -eq 0 ]
+lfmapd_result lfmapd-install

@@ -18,17 +18,15 @@
 # ASan+UBSan build (build/debug/lfmapd, clang), which must exit 0 with no report.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
+# fail, lfmapd_start, lfmapd_kill_all, lfmapd_capable, lfmapd_result
+. scripts/checks.d/lib/lfmapd-common.sh
 
 tmp=$(mktemp -d)
-pids=()
 cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+	lfmapd_kill_all
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-failed=0
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
 
 for t in memccapable memcaslap memcslap python3 pkg-config; do
 	command -v "$t" >/dev/null || { echo "lfmapd: $t missing (ci/deps.d/daemon.txt)"; exit 1; }
@@ -36,34 +34,12 @@ done
 make --no-print-directory lfmapd lfmapd-ketama-check >"$tmp/build.log" 2>&1 ||
 	{ cat "$tmp/build.log"; echo "lfmapd: build failed"; exit 1; }
 
-# start BIN NAME ARGS...: start a server on a free port; sets $port.
+# start BIN NAME ARGS...: start a server on a free port (sets $port and
+# NAME_pid); a server that does not start ends the check.
 start() {
 	local bin=$1 name=$2
 	shift 2
-	"$bin" -p 0 "$@" 2>"$tmp/$name.err" &
-	pids+=($!)
-	eval "${name}_pid=$!"
-	for _ in $(seq 100); do
-		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/$name.err")
-		[ -n "$port" ] && return 0
-		sleep 0.05
-	done
-	cat "$tmp/$name.err"
-	echo "lfmapd: $name did not start"
-	exit 1
-}
-
-# capable PORT LABEL
-capable() {
-	local out=$tmp/capable.$2
-	timeout 60 memccapable -h 127.0.0.1 -p "$1" -a >"$out" 2>&1
-	local rc=$? npass
-	npass=$(grep -c '\[pass\]' "$out")
-	cat "$out"
-	if [ $rc -ne 0 ] || ! grep -q 'All tests passed' "$out" || [ "$npass" -ne 27 ]; then
-		fail "memccapable -a against $2 (rc $rc, $npass/27 passed)"
-	fi
-	echo "summary: memccapable -a ($2): $npass/27 ASCII tests passed, none skipped"
+	lfmapd_start "$name" "$bin" -p 0 "$@" || { echo "lfmapd: $name did not start"; exit 1; }
 }
 
 # caslap SERVERS THREADS LABEL
@@ -99,7 +75,7 @@ start build/release/lfmapd main -t 2 -m 64
 P=$port
 
 echo "== memccapable -a"
-capable "$P" lfmapd
+lfmapd_capable "$P" lfmapd
 
 echo "== memcaslap (verification on)"
 caslap "127.0.0.1:$P" 2 lfmapd
@@ -124,7 +100,7 @@ grep -v '^ok' "$tmp/bad" || true
 grep -c '^ok' "$tmp/bad" | sed 's/^/    checks ok: /'
 
 echo "== memccapable again after the attacks"
-capable "$P" "lfmapd after the attacks"
+lfmapd_capable "$P" "lfmapd after the attacks"
 
 echo "== clean shutdown (SIGTERM)"
 kill -TERM "$main_pid"
@@ -175,7 +151,7 @@ if [ "${LFMAPD_ASAN:-1}" = 1 ]; then
 	echo "== ASan+UBSan build"
 	if make --no-print-directory lfmapd-asan >"$tmp/asan-build" 2>&1; then
 		start build/debug/lfmapd asan -t 2
-		capable "$port" "lfmapd (ASan)"
+		lfmapd_capable "$port" "lfmapd (ASan)"
 		timeout 180 python3 examples/lfmapd/tests/badinput.py 127.0.0.1 "$port" 500 >"$tmp/bad-asan" 2>&1 ||
 			{ cat "$tmp/bad-asan"; fail "badinput.py against the ASan build"; }
 		kill -TERM "$asan_pid"
@@ -192,5 +168,4 @@ if [ "${LFMAPD_ASAN:-1}" = 1 ]; then
 	fi
 fi
 
-if [ $failed -eq 0 ]; then echo "lfmapd: OK"; else echo "lfmapd: $failed failure(s)"; fi
-[ $failed -eq 0 ]
+lfmapd_result lfmapd
