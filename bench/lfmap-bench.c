@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <valgrind/callgrind.h>
@@ -225,6 +226,9 @@ struct worker {
 	uint64_t ops, errors;
 	uint64_t t_end;
 	struct hist *h;
+	/* growth: this thread's minor page faults and involuntary context
+	 * switches while inserting (getrusage RUSAGE_THREAD) */
+	long minflt, nivcsw;
 } __attribute__((aligned(64)));
 
 static atomic_int go, stop;
@@ -347,6 +351,8 @@ static void *growth_worker(void *arg)
 		per = nkeys - w->id * per;
 	A->thread_enter(m);
 	wait_go();
+	struct rusage ru0, ru1;
+	getrusage(RUSAGE_THREAD, &ru0);
 	for (uint64_t k = first; k < first + per; k++) {
 		uint64_t t0 = now_ns();
 		int r = A->insert(m, k, k);
@@ -357,6 +363,9 @@ static void *growth_worker(void *arg)
 			A->quiesce(m); /* untimed, like an event loop between batches */
 	}
 	w->t_end = now_ns();
+	getrusage(RUSAGE_THREAD, &ru1);
+	w->minflt = ru1.ru_minflt - ru0.ru_minflt;
+	w->nivcsw = ru1.ru_nivcsw - ru0.ru_nivcsw;
 	A->thread_exit(m);
 	w->ops = per;
 	return NULL;
@@ -409,6 +418,9 @@ static void sleep_s(double s)
 static double rss_samp[4096];
 static unsigned n_rss;
 
+/* summed over the workers of the last run_threads (growth_worker sets them) */
+static long last_minflt, last_nivcsw;
+
 static int run_threads(enum wl wl, void *m, unsigned T, void *(*fn)(void *), double dur,
 		       struct hist *tot, uint64_t *opsp, uint64_t *errp, double *secs)
 {
@@ -456,6 +468,8 @@ static int run_threads(enum wl wl, void *m, unsigned T, void *(*fn)(void *), dou
 			tend = w[i].t_end;
 		hmerge(tot, w[i].h);
 		free(w[i].h);
+		last_minflt += w[i].minflt;
+		last_nivcsw += w[i].nivcsw;
 	}
 	free(w);
 	*opsp = ops;
@@ -559,8 +573,13 @@ static void run_growth(const unsigned *threads, unsigned nthr)
 			 (unsigned long long)nkeys, T, growth_timeout);
 		fflush(stdout);
 		alarm(growth_timeout);
+		last_minflt = last_nivcsw = 0;
 		run_threads(WL_GROWTH, m, T, growth_worker, 0, h, &ops, &err, &secs);
 		alarm(0);
+		/* page faults and preemptions the inserting threads suffered:
+		 * what the latency tail is made of besides the map's own work */
+		printf("#faults\t%s\t%llu\t%u\tminflt=%ld\tnivcsw=%ld\n", A->name,
+		       (unsigned long long)nkeys, T, last_minflt, last_nivcsw);
 		/* every 7th key must be there */
 		A->thread_enter(m);
 		for (uint64_t k = 1; k <= nkeys; k += 7) {
