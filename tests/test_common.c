@@ -37,6 +37,15 @@ static struct lfmap *word_map(unsigned flags, size_t hint, unsigned max_work)
 	return m;
 }
 
+/* A word map that migrates only when told to: no background work, no
+ * automatic grow or shrink, max_work 1 (lfmap_migrate_step(m, 1) moves one
+ * bucket). */
+static struct lfmap *manual_map(size_t hint)
+{
+	return word_map(LFMAP_F_NO_BACKGROUND | LFMAP_F_NO_AUTO_GROW | LFMAP_F_NO_AUTO_SHRINK,
+			hint, 1);
+}
+
 /* Key i of the migration tests, never 0 (key 0 has no slot). */
 static uint64_t mkey(uint64_t i)
 {
@@ -418,9 +427,7 @@ Test(common, resize_bad_kind_and_minimum_shrink)
 /* Grow with NO_BACKGROUND and max_work 1, driven by migrate_step(1). */
 Test(common, grow_by_migrate_step)
 {
-	struct lfmap *m = word_map(LFMAP_F_NO_BACKGROUND | LFMAP_F_NO_AUTO_GROW |
-					   LFMAP_F_NO_AUTO_SHRINK,
-				   100, 1);
+	struct lfmap *m = manual_map(100);
 	struct lfmap_stats st = tu_stats(m);
 	uint64_t b0 = st.buckets;
 	cr_assert_geq(b0, 4, "size_hint 100 gave %" PRIu64 " buckets", b0);
@@ -474,9 +481,7 @@ Test(common, grow_by_migrate_step)
 /* Writers do the work of a NO_BACKGROUND migration. */
 Test(common, writers_evacuate)
 {
-	struct lfmap *m = word_map(LFMAP_F_NO_BACKGROUND | LFMAP_F_NO_AUTO_GROW |
-					   LFMAP_F_NO_AUTO_SHRINK,
-				   100, 1);
+	struct lfmap *m = manual_map(100);
 	uint64_t b0 = tu_stats(m).buckets;
 	const uint64_t n = 100;
 	fill(m, n);
@@ -525,9 +530,7 @@ Test(common, background_finishes_migration)
 
 Test(common, eagain_until_old_table_reclaimed)
 {
-	struct lfmap *m = word_map(LFMAP_F_NO_BACKGROUND | LFMAP_F_NO_AUTO_GROW |
-					   LFMAP_F_NO_AUTO_SHRINK,
-				   10, 1);
+	struct lfmap *m = manual_map(10);
 	fill(m, 10);
 	cr_assert_eq(lfmap_resize(m, LFMAP_RESIZE_GROW), 0);
 	tu_finish_migration(m);
@@ -546,9 +549,7 @@ Test(common, eagain_until_old_table_reclaimed)
 
 Test(common, grow_shrink_compact_cycle)
 {
-	struct lfmap *m = word_map(LFMAP_F_NO_BACKGROUND | LFMAP_F_NO_AUTO_GROW |
-					   LFMAP_F_NO_AUTO_SHRINK,
-				   0, 1);
+	struct lfmap *m = manual_map(0);
 	uint64_t b0 = tu_stats(m).buckets;
 	const uint64_t n = 3 * b0; /* fits the minimum table at 100% */
 	fill(m, n);
@@ -594,9 +595,7 @@ Test(common, compact_drops_tombstones_and_overflow)
 {
 	/* 64 buckets at ~57% load: some overflow, but not so much that the
 	 * library compacts by itself */
-	struct lfmap *m = word_map(LFMAP_F_NO_BACKGROUND | LFMAP_F_NO_AUTO_GROW |
-					   LFMAP_F_NO_AUTO_SHRINK,
-				   100, 1);
+	struct lfmap *m = manual_map(100);
 	uint64_t b0 = tu_stats(m).buckets;
 	cr_assert_eq(b0, 64);
 	const uint64_t n = 110;
