@@ -946,6 +946,27 @@ static void check_rc(int rc, bool ok, const char *what, uint64_t n, int i)
 		  rc);
 }
 
+/* Create a map with fn from cfg, whose allocator al fails from the n-th
+ * attempt on (persistent) or at it only. If the creation fails, errno must
+ * be ENOMEM and every block back: al is released and NULL returned.
+ * Otherwise ss->created counts it. */
+static struct lfmap *sweep_create(create_fn fn, const struct lfmap_config *cfg,
+				  struct tu_alloc *al, uint64_t n, bool persistent,
+				  struct sweep_stats *ss)
+{
+	tu_alloc_arm(al, n, persistent);
+	errno = 0;
+	struct lfmap *m = fn(cfg);
+	if (!m) {
+		cr_assert_eq(errno, ENOMEM, "fail_at %" PRIu64 ": create errno %d", n, errno);
+		tu_alloc_assert_balanced(al, "failed create");
+		tu_alloc_release(al);
+		return NULL;
+	}
+	ss->created++;
+	return m;
+}
+
 /* Word map workload under failure injection. */
 static void sweep_word_once(uint64_t n, bool persistent, unsigned flags,
 			    struct sweep_stats *ss)
@@ -954,16 +975,9 @@ static void sweep_word_once(uint64_t n, bool persistent, unsigned flags,
 	struct lfmap_config cfg = tu_alloc_config(&al);
 	cfg.flags = flags;
 	cfg.max_work = 1;
-	tu_alloc_arm(&al, n, persistent);
-	errno = 0;
-	struct lfmap *m = lfmap_word_create(&cfg);
-	if (!m) {
-		cr_assert_eq(errno, ENOMEM, "fail_at %" PRIu64 ": create errno %d", n, errno);
-		tu_alloc_assert_balanced(&al, "failed create");
-		tu_alloc_release(&al);
+	struct lfmap *m = sweep_create(lfmap_word_create, &cfg, &al, n, persistent, ss);
+	if (!m)
 		return;
-	}
-	ss->created++;
 	bool present[WKEYS] = { false };
 	uint64_t val[WKEYS] = { 0 };
 	struct tu_rng rng = { .s = n * 7 + persistent };
@@ -1112,16 +1126,9 @@ static void sweep_node_once(uint64_t n, bool persistent, unsigned flags,
 	cfg.flags = flags;
 	cfg.max_work = 1;
 	cfg.node_free = tu_node_free_cb;
-	tu_alloc_arm(&al, n, persistent);
-	errno = 0;
-	struct lfmap *m = lfmap_create(&cfg);
-	if (!m) {
-		cr_assert_eq(errno, ENOMEM);
-		tu_alloc_assert_balanced(&al, "failed create");
-		tu_alloc_release(&al);
+	struct lfmap *m = sweep_create(lfmap_create, &cfg, &al, n, persistent, ss);
+	if (!m)
 		return;
-	}
-	ss->created++;
 	struct tu_node *cur[WKEYS] = { NULL };
 	size_t cap = 4096, ngarbage = 0;
 	struct tu_node **garbage = malloc(cap * sizeof(*garbage));
@@ -1248,16 +1255,9 @@ static void sweep_str_once(uint64_t n, bool persistent, struct sweep_stats *ss)
 	struct lfmap_config cfg = tu_alloc_config(&al);
 	cfg.flags = LFMAP_F_NO_BACKGROUND;
 	cfg.max_work = 1;
-	tu_alloc_arm(&al, n, persistent);
-	errno = 0;
-	struct lfmap *m = lfmap_str_create(&cfg);
-	if (!m) {
-		cr_assert_eq(errno, ENOMEM);
-		tu_alloc_assert_balanced(&al, "failed create");
-		tu_alloc_release(&al);
+	struct lfmap *m = sweep_create(lfmap_str_create, &cfg, &al, n, persistent, ss);
+	if (!m)
 		return;
-	}
-	ss->created++;
 	enum { SK = 120 };
 	bool present[SK] = { false };
 	uint32_t val[SK] = { 0 };

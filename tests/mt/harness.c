@@ -408,6 +408,14 @@ void mt_resizer_stop(struct mt_resizer *r, struct mt_resizer_stats *out)
 	free(r);
 }
 
+void mt_run_resized(struct lfmap *map, const struct mt_mode *mode, int n, mt_thread_fn fn,
+		    void *arg)
+{
+	struct mt_resizer *r = mt_resizer_start(map, mode);
+	mt_run_threads(n, fn, arg);
+	mt_resizer_stop(r, NULL);
+}
+
 void mt_quiesce(struct lfmap *map)
 {
 	/* Finishing a migration retires the old table with call_rcu, and the
@@ -518,6 +526,42 @@ void mt_check_stats(struct lfmap *map, const struct lfmap_config *cfg, uint64_t 
 		 lfmap_count_approx(map), want);
 }
 
+/* --------------------------------------------- disjoint-insert driver */
+
+size_t mt_disjoint_run(struct mt_disjoint *d, struct lfmap *map, const struct mt_mode *mode,
+		       mt_thread_fn fn, size_t per_thread_base, uint64_t deadline_ms,
+		       int (*count_exact)(struct lfmap *map, size_t *n))
+{
+	memset(d, 0, sizeof *d);
+	d->map = map;
+	d->nthreads = mt_threads(16);
+	d->per_thread = mt_iters(per_thread_base);
+	d->deadline = mt_deadline_ms(deadline_ms);
+	d->done = calloc((size_t)d->nthreads, sizeof *d->done);
+	if (!d->done) {
+		fprintf(stderr, "harness: out of memory\n");
+		exit(2);
+	}
+	mt_run_resized(map, mode, d->nthreads, fn, d);
+	size_t total = 0;
+	for (int t = 0; t < d->nthreads; t++)
+		total += d->done[t];
+	mt_note("%zu keys inserted by %d threads", total, d->nthreads);
+	size_t n = 0;
+	int rc = count_exact ? count_exact(map, &n) : lfmap_count_exact(map, &n);
+	MT_CHECK_RC(rc, 0, "lfmap_count_exact");
+	MT_CHECK(n == total, "count_exact %zu before quiesce, want %zu", n, total);
+	MT_CHECK(lfmap_count_approx(map) == total, "count_approx %zu, want %zu",
+		 lfmap_count_approx(map), total);
+	return total;
+}
+
+void mt_disjoint_free(struct mt_disjoint *d)
+{
+	free(d->done);
+	d->done = NULL;
+}
+
 /* ------------------------------------------------ same-key race driver */
 
 static void race_phase(struct mt_thread *t, struct mt_race *r, bool insert, bool racing)
@@ -612,9 +656,7 @@ void mt_race_init(struct mt_race *r, struct lfmap *map, const struct mt_race_ops
 
 void mt_race_run(struct mt_race *r, const struct mt_mode *mode)
 {
-	struct mt_resizer *rz = mt_resizer_start(r->map, mode);
-	mt_run_threads(mt_threads(16), race_thread, r);
-	mt_resizer_stop(rz, NULL);
+	mt_run_resized(r->map, mode, mt_threads(16), race_thread, r);
 	mt_note("%zu rounds of %zu keys", r->rounds_done, r->nkeys);
 }
 

@@ -216,6 +216,10 @@ struct mt_resizer *mt_resizer_start(struct lfmap *map, const struct mt_mode *mod
 /* Stop and join; *out (if non-NULL) gets the counts. */
 void mt_resizer_stop(struct mt_resizer *r, struct mt_resizer_stats *out);
 
+/* mt_resizer_start, mt_run_threads(n, fn, arg), mt_resizer_stop. */
+void mt_run_resized(struct lfmap *map, const struct mt_mode *mode, int n, mt_thread_fn fn,
+		    void *arg);
+
 /* Finish any running migration (lfmap_migrate_step(map, 0) until none runs)
  * and wait for pending call_rcu work. Quiescent callers only. */
 void mt_quiesce(struct lfmap *map);
@@ -226,6 +230,32 @@ void mt_quiesce(struct lfmap *map);
  * trace counter is compared with migrations_finished). */
 void mt_check_stats(struct lfmap *map, const struct lfmap_config *cfg, uint64_t want,
 		    uint64_t side_entries);
+
+/* --------------------------------------------- disjoint-insert driver */
+
+/*
+ * The disjoint_insert tests: mt_threads(16) threads, each inserting its own
+ * keys 0, 1, ... per_thread-1 (the kind's thread function fn, t->arg = the
+ * struct mt_disjoint), with a resizer running. fn stops early at the
+ * deadline or on a failure and stores the number of keys it inserted in
+ * done[t->id].
+ */
+struct mt_disjoint {
+	struct lfmap *map;
+	size_t per_thread;
+	uint64_t deadline;
+	size_t *done; /* per thread: its keys 0 .. done-1 are in the map */
+	int nthreads;
+};
+/* Run it: per_thread = mt_iters(per_thread_base), deadline deadline_ms
+ * (times the scale) from now. Then, while a migration may still be running
+ * (driven mode), count_exact (NULL: lfmap_count_exact) and
+ * lfmap_count_approx must give the total, which is returned. The caller
+ * quiesces, checks every key and calls mt_disjoint_free. */
+size_t mt_disjoint_run(struct mt_disjoint *d, struct lfmap *map, const struct mt_mode *mode,
+		       mt_thread_fn fn, size_t per_thread_base, uint64_t deadline_ms,
+		       int (*count_exact)(struct lfmap *map, size_t *n));
+void mt_disjoint_free(struct mt_disjoint *d);
 
 /* ------------------------------------------------ same-key race driver */
 

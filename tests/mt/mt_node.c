@@ -258,21 +258,15 @@ static void finish_map(struct lfmap *m, const struct lfmap_config *cfg)
 
 /* ============================================================ 1. disjoint */
 
-struct disjoint {
-	struct lfmap *map;
-	size_t per_thread;
-	uint64_t deadline;
-	size_t *done;
-};
-
 static uint64_t dkey(int t, size_t i)
 {
 	return ((uint64_t)(t + 1) << 40) | (uint64_t)(i + 1);
 }
 
+/* the driver is mt_disjoint_run in the harness */
 static void disjoint_thread(struct mt_thread *t)
 {
-	struct disjoint *d = t->arg;
+	struct mt_disjoint *d = t->arg;
 	size_t i;
 	for (i = 0; i < d->per_thread && !mt_failed(); i++) {
 		if ((i & 255) == 0 && mt_expired(d->deadline))
@@ -309,18 +303,10 @@ static void test_disjoint_insert(const void *arg)
 	struct lfmap *m = make_map(&cfg, nt);
 	if (!m)
 		return;
-	int T = mt_threads(16);
-	struct disjoint d = { m, mt_iters(nt->collide ? 1500 : 15000), mt_deadline_ms(3000),
-			      calloc((size_t)T, sizeof(size_t)) };
-	struct mt_resizer *r = mt_resizer_start(m, nt->mode);
-	mt_run_threads(T, disjoint_thread, &d);
-	mt_resizer_stop(r, NULL);
-	size_t total = 0;
-	for (int t = 0; t < T; t++)
-		total += d.done[t];
-	size_t n = 0;
-	MT_CHECK_RC(count_exact(m, &n), 0, "lfmap_count_exact");
-	MT_CHECK(n == total, "count_exact %zu, want %zu", n, total);
+	struct mt_disjoint d;
+	size_t total = mt_disjoint_run(&d, m, nt->mode, disjoint_thread,
+				       nt->collide ? 1500 : 15000, 3000, count_exact);
+	int T = d.nthreads;
 	mt_quiesce(m);
 	mt_read_lock(m);
 	size_t missing = 0;
@@ -341,7 +327,7 @@ static void test_disjoint_insert(const void *arg)
 	finish_map(m, &cfg);
 	MT_CHECK(atomic_load(&n_free_destroy) == total, "destroy freed %" PRIu64 " of %zu",
 		 (uint64_t)atomic_load(&n_free_destroy), total);
-	free(d.done);
+	mt_disjoint_free(&d);
 }
 
 /* ====================================================== 2/3. same-key races */
@@ -832,9 +818,7 @@ static void test_churn(const void *arg)
 	}
 	atomic_init(&c.writers_left, c.nwriters);
 	c.deadline = mt_deadline_ms(1200);
-	struct mt_resizer *r = mt_resizer_start(m, nt->mode);
-	mt_run_threads(T, churn_thread, &c);
-	mt_resizer_stop(r, NULL);
+	mt_run_resized(m, nt->mode, T, churn_thread, &c);
 	mt_note("%" PRIu64 " reads", (uint64_t)atomic_load(&c.reads));
 
 	mt_read_lock(m);
@@ -910,9 +894,7 @@ static void test_upsert_only(const void *arg)
 	u.map = m;
 	u.ops = mt_iters(400000);
 	u.deadline = mt_deadline_ms(1200);
-	struct mt_resizer *r = mt_resizer_start(m, nt->mode);
-	mt_run_threads(mt_threads(8), upsert_thread, &u);
-	mt_resizer_stop(r, NULL);
+	mt_run_resized(m, nt->mode, mt_threads(8), upsert_thread, &u);
 	mt_quiesce(m);
 	mt_read_lock(m);
 	MT_CHECK_RC(lfmap_foreach_rcu(m, upsert_visit, &u), 0, "lfmap_foreach_rcu");

@@ -153,16 +153,10 @@ static int get_check(struct lfmap *m, const unsigned char *key, size_t klen, uin
 
 /* ============================================================ 1. disjoint */
 
-struct disjoint {
-	struct lfmap *map;
-	size_t per_thread;
-	uint64_t deadline;
-	size_t *done;
-};
-
+/* the driver is mt_disjoint_run in the harness */
 static void disjoint_thread(struct mt_thread *t)
 {
-	struct disjoint *d = t->arg;
+	struct mt_disjoint *d = t->arg;
 	unsigned char key[KEYBUF], val[VMAX];
 	size_t i;
 	char tag = (char)('A' + t->id);
@@ -194,18 +188,9 @@ static void test_disjoint_insert(const void *arg)
 	struct lfmap *m = make_map(&cfg, mode);
 	if (!m)
 		return;
-	int T = mt_threads(16);
-	struct disjoint d = { m, mt_iters(10000), mt_deadline_ms(3000),
-			      calloc((size_t)T, sizeof(size_t)) };
-	struct mt_resizer *r = mt_resizer_start(m, mode);
-	mt_run_threads(T, disjoint_thread, &d);
-	mt_resizer_stop(r, NULL);
-	size_t total = 0;
-	for (int t = 0; t < T; t++)
-		total += d.done[t];
-	size_t n = 0;
-	MT_CHECK_RC(lfmap_count_exact(m, &n), 0, "lfmap_count_exact");
-	MT_CHECK(n == total, "count_exact %zu, want %zu", n, total);
+	struct mt_disjoint d;
+	size_t total = mt_disjoint_run(&d, m, mode, disjoint_thread, 10000, 3000, NULL);
+	int T = d.nthreads;
 	mt_quiesce(m);
 	unsigned char key[KEYBUF];
 	size_t missing = 0;
@@ -223,7 +208,7 @@ static void test_disjoint_insert(const void *arg)
 	MT_CHECK(missing == 0, "%zu of %zu keys missing", missing, total);
 	mt_check_stats(m, &cfg, total, 0);
 	MT_CHECK_RC(lfmap_destroy(m), 0, "lfmap_destroy");
-	free(d.done);
+	mt_disjoint_free(&d);
 }
 
 /* ====================================================== 2/3. same-key races */
@@ -535,9 +520,7 @@ static void test_counters(const void *arg)
 		vbuild(val, VMIN, key, kl, (uint32_t)i, 0, 1);
 		MT_CHECK_RC(lfmap_str_add(m, key, kl, val, VMIN), 0, "filler add");
 	}
-	struct mt_resizer *r = mt_resizer_start(m, mode);
-	mt_run_threads(T, counters_thread, &c);
-	mt_resizer_stop(r, NULL);
+	mt_run_resized(m, mode, T, counters_thread, &c);
 	mt_quiesce(m);
 	size_t present = 200;
 	for (int k = 0; k < NCNT; k++) {
@@ -861,9 +844,7 @@ static void test_values(const void *arg)
 	s.ops = mt_iters(200000);
 	atomic_init(&s.writers_left, s.nwriters);
 	s.deadline = mt_deadline_ms(1500);
-	struct mt_resizer *r = mt_resizer_start(m, mode);
-	mt_run_threads(T, svals_thread, &s);
-	mt_resizer_stop(r, NULL);
+	mt_run_resized(m, mode, T, svals_thread, &s);
 	mt_note("%" PRIu64 " writes, %" PRIu64 " reads", (uint64_t)atomic_load(&s.writes),
 		(uint64_t)atomic_load(&s.reads));
 	mt_quiesce(m);

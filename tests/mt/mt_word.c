@@ -45,21 +45,15 @@ static void destroy_map(struct lfmap *m)
 
 /* ============================================================ 1. disjoint */
 
-struct disjoint {
-	struct lfmap *map;
-	size_t per_thread;
-	uint64_t deadline;
-	size_t *done; /* per thread */
-};
-
 static uint64_t dkey(int t, size_t i)
 {
 	return ((uint64_t)(t + 1) << 40) | (uint64_t)(i + 1);
 }
 
+/* the driver is mt_disjoint_run in the harness */
 static void disjoint_thread(struct mt_thread *t)
 {
-	struct disjoint *d = t->arg;
+	struct mt_disjoint *d = t->arg;
 	size_t i;
 	for (i = 0; i < d->per_thread && !mt_failed(); i++) {
 		if ((i & 255) == 0 && mt_expired(d->deadline))
@@ -98,25 +92,9 @@ static void test_disjoint_insert(const void *arg)
 	struct lfmap *m = make_map(&cfg, mode);
 	if (!m)
 		return;
-	int T = mt_threads(16);
-	struct disjoint d = { m, mt_iters(20000), mt_deadline_ms(4000), calloc((size_t)T, sizeof(size_t)) };
-
-	struct mt_resizer *r = mt_resizer_start(m, mode);
-	mt_run_threads(T, disjoint_thread, &d);
-	mt_resizer_stop(r, NULL);
-
-	size_t total = 0;
-	for (int t = 0; t < T; t++)
-		total += d.done[t];
-	mt_note("%zu keys inserted by %d threads", total, T);
-
-	/* counts while a migration may still be running (driven mode) */
-	size_t n = 0;
-	MT_CHECK_RC(lfmap_count_exact(m, &n), 0, "lfmap_count_exact");
-	MT_CHECK(n == total, "count_exact %zu before quiesce, want %zu", n, total);
-	MT_CHECK(lfmap_count_approx(m) == total, "count_approx %zu, want %zu",
-		 lfmap_count_approx(m), total);
-
+	struct mt_disjoint d;
+	size_t total = mt_disjoint_run(&d, m, mode, disjoint_thread, 20000, 4000, NULL);
+	int T = d.nthreads;
 	mt_quiesce(m);
 	size_t missing = 0;
 	for (int t = 0; t < T && !mt_failed(); t++) {
@@ -138,7 +116,7 @@ static void test_disjoint_insert(const void *arg)
 	if (lfmap_stats(m, &st) == 0)
 		MT_CHECK(st.grows >= 1, "%zu keys from size_hint 0 but no grow", total);
 	destroy_map(m);
-	free(d.done);
+	mt_disjoint_free(&d);
 }
 
 /* ====================================================== 2/3. same-key races */
@@ -454,10 +432,7 @@ static void test_counters(const void *arg)
 	for (uint64_t i = 1; i <= 300; i++)
 		MT_CHECK_RC(lfmap_word_insert(m, (i << 20) | 7, val_of(i), NULL), 0, "filler");
 
-	struct mt_resizer *r = mt_resizer_start(m, mode);
-	struct mt_group *g = mt_spawn(T, counters_thread, &c);
-	mt_join(g);
-	mt_resizer_stop(r, NULL);
+	mt_run_resized(m, mode, T, counters_thread, &c);
 	mt_quiesce(m);
 
 	/* phase 1 totals were checked by value uniqueness; phase 2 brought
@@ -785,9 +760,7 @@ static void test_values(const void *arg)
 	atomic_init(&s.writers_left, s.nwriters);
 	s.deadline = mt_deadline_ms(1500);
 
-	struct mt_resizer *r = mt_resizer_start(m, mode);
-	mt_run_threads(T, vals_thread, &s);
-	mt_resizer_stop(r, NULL);
+	mt_run_resized(m, mode, T, vals_thread, &s);
 	mt_note("%" PRIu64 " writes, %" PRIu64 " reads", (uint64_t)atomic_load(&s.writes),
 		(uint64_t)atomic_load(&s.reads));
 
