@@ -946,6 +946,17 @@ static void check_rc(int rc, bool ok, const char *what, uint64_t n, int i)
 		  rc);
 }
 
+/* A random GROW, SHRINK or COMPACT (op i of sweep n): 0, -EAGAIN while a
+ * migration runs, -EINVAL for a shrink of the minimum table, or -ENOMEM. */
+static int sweep_resize(struct lfmap *m, struct tu_rng *rng, uint64_t n, int i)
+{
+	enum lfmap_resize kind = (enum lfmap_resize)(1 + tu_below(rng, 3));
+	int rc = lfmap_resize(m, kind);
+	check_rc(rc, rc == 0 || rc == -EAGAIN || (rc == -EINVAL && kind == LFMAP_RESIZE_SHRINK),
+		 "resize", n, i);
+	return rc;
+}
+
 /* Create a map with fn from cfg, whose allocator al fails from the n-th
  * attempt on (persistent) or at it only. If the creation fails, errno must
  * be ENOMEM and every block back: al is released and NULL returned.
@@ -1037,13 +1048,8 @@ static void sweep_word_once(uint64_t n, bool persistent, unsigned flags,
 			check_rc(rc, rc == 0 || rc == 1, "migrate_step", n, i);
 			break;
 		case 7:
-			if (tu_chance(&rng, 1, 4)) {
-				enum lfmap_resize kind = (enum lfmap_resize)(1 + tu_below(&rng, 3));
-				rc = lfmap_resize(m, kind);
-				check_rc(rc, rc == 0 || rc == -EAGAIN ||
-						     (rc == -EINVAL && kind == LFMAP_RESIZE_SHRINK),
-					 "resize", n, i);
-			}
+			if (tu_chance(&rng, 1, 4))
+				rc = sweep_resize(m, &rng, n, i);
 			break;
 		default:
 			rc = lfmap_word_get(m, key, &out);
@@ -1180,13 +1186,8 @@ static void sweep_node_once(uint64_t n, bool persistent, unsigned flags,
 			lfmap_read_unlock(m);
 			rc = lfmap_migrate_step(m, tu_below(&rng, 3));
 			check_rc(rc, rc == 0 || rc == 1, "migrate_step", n, i);
-			if (tu_chance(&rng, 1, 3)) {
-				enum lfmap_resize kind = (enum lfmap_resize)(1 + tu_below(&rng, 3));
-				rc = lfmap_resize(m, kind);
-				check_rc(rc, rc == 0 || rc == -EAGAIN ||
-						     (rc == -EINVAL && kind == LFMAP_RESIZE_SHRINK),
-					 "resize", n, i);
-			}
+			if (tu_chance(&rng, 1, 3))
+				rc = sweep_resize(m, &rng, n, i);
 			lfmap_read_lock(m);
 			break;
 		default:
@@ -1314,13 +1315,8 @@ static void sweep_str_once(uint64_t n, bool persistent, struct sweep_stats *ss)
 		case 4:
 			rc = lfmap_migrate_step(m, tu_below(&rng, 3));
 			check_rc(rc, rc == 0 || rc == 1, "migrate_step", n, i);
-			if (tu_chance(&rng, 1, 3)) {
-				enum lfmap_resize kind = (enum lfmap_resize)(1 + tu_below(&rng, 3));
-				rc = lfmap_resize(m, kind);
-				check_rc(rc, rc == 0 || rc == -EAGAIN ||
-						     (rc == -EINVAL && kind == LFMAP_RESIZE_SHRINK),
-					 "resize", n, i);
-			}
+			if (tu_chance(&rng, 1, 3))
+				rc = sweep_resize(m, &rng, n, i);
 			break;
 		default:
 			rc = lfmap_str_get(m, key, (size_t)kl, buf, sizeof(buf) - 1, &got);
