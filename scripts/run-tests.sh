@@ -214,7 +214,11 @@ for s in "${suites[@]}"; do
 			i=0
 			# The -F run is the checker's self-test on a real history
 			# (injected stale reads must be found; exits 0 if they are).
-			knobset=("-d 3 -w 1 -r 5" "-d 3 -w 1 -r 2 -b -z 80 -k 64 -m write -i 2000")
+			# -R: a thread that requests a reseed (LFMAP_RESIZE_RESEED)
+			# every ms, so that the checked history spans reseeds
+			# (-r 0: nothing else migrates the map on purpose).
+			knobset=("-d 3 -w 1 -r 5" "-d 3 -w 1 -r 2 -b -z 80 -k 64 -m write -i 2000"
+				"-d 2 -w 1 -r 0 -R 1 -k 256 -m write -i 2000")
 			# make tsan (LFMAP_STRESS_FULL=1): every mix and knob
 			# setting, migration forced in every phase.
 			if [ "${LFMAP_STRESS_FULL:-0}" = 1 ]; then
@@ -223,7 +227,9 @@ for s in "${suites[@]}"; do
 					"-d 2 -w 4 -r 1 -k 1024 -G 100 -m write"
 					"-d 2 -w 1 -r 1 -k 1024 -G 100 -A -m mixed -i 500"
 					"-d 2 -w 1 -r 0 -k 4096 -m write"
-					"-d 2 -w 2 -r 3 -b -z 90 -k 256 -m mixed")
+					"-d 2 -w 2 -r 3 -b -z 90 -k 256 -m mixed"
+					"-d 2 -w 1 -r 3 -R 1 -k 64 -m write -b"
+					"-d 2 -w 1 -r 0 -R 2 -k 1024 -G 100 -A -m mixed -i 500")
 			fi
 			[ $v = release ] && knobset+=("-d 1 -F -q")
 			for knobs in "${knobset[@]}"; do

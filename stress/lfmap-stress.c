@@ -5,7 +5,7 @@
  *   lfmap-stress [-t threads] [-d seconds] [-n ops/thread] [-k keys]
  *                [-z hot%] [-w max_work] [-r resize_ms] [-b] [-i iter_every]
  *                [-m mixed|write|read] [-H max_hist/thread] [-G grow_pct] [-A]
- *                [-s seed] [-q] [-F]
+ *                [-R reseed_ms] [-s seed] [-q] [-F]
  *
  * Exit status: 0 no violation, 1 violation(s), 2 usage/setup error.
  * With -F (checker self-test on a real history), 0 means every injected
@@ -58,6 +58,7 @@ static unsigned resize_ms = 5;  /* 0: no resizer thread */
 static bool no_background;
 static unsigned grow_pct = 75;  /* -G: lfmap_config.grow_pct */
 static bool no_auto_grow;       /* -A: LFMAP_F_NO_AUTO_GROW (long chains) */
+static unsigned reseed_ms;      /* -R: lfmap_resize(RESEED) every ms; 0: never */
 static unsigned iter_every = 20000; /* mean ops between iterations, 0 = never */
 static const char *mix_name = "mixed";
 static size_t max_hist; /* per thread; 0: 8M ops / threads (at least 100k) */
@@ -366,6 +367,41 @@ static void *resizer_main(void *arg)
 	return NULL;
 }
 
+/* ---- reseeder (-R): lfmap_resize(map, LFMAP_RESIZE_RESEED) every
+ * reseed_ms ms, nothing else; a refused request (-EAGAIN: a migration is
+ * running or the last replaced table is not reclaimed yet) is retried
+ * every 0.2 ms until one starts, then the period begins again */
+
+struct reseeder_stats {
+	uint64_t started, eagain, other;
+};
+static struct reseeder_stats xstats;
+
+static void *reseeder_main(void *arg)
+{
+	(void)arg;
+	urcu_memb_register_thread();
+	uint64_t next = now_ns() + (uint64_t)reseed_ms * 1000000u;
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		if (now_ns() >= next) {
+			int rc = lfmap_resize(map, LFMAP_RESIZE_RESEED);
+			if (rc == 0) {
+				xstats.started++;
+				next = now_ns() + (uint64_t)reseed_ms * 1000000u;
+			} else if (rc == -EAGAIN) {
+				xstats.eagain++;
+			} else {
+				xstats.other++; /* -ENOTSUP, ...: counted as unexpected */
+				next = now_ns() + (uint64_t)reseed_ms * 1000000u;
+			}
+		}
+		struct timespec ts = { 0, 200000 }; /* 0.2 ms */
+		nanosleep(&ts, NULL);
+	}
+	urcu_memb_unregister_thread();
+	return NULL;
+}
+
 /* ---- end */
 
 static int quiesce(void)
@@ -442,7 +478,7 @@ static void usage(FILE *f)
 		"usage: lfmap-stress [-t threads] [-d seconds] [-n ops/thread] [-k keys]\n"
 		"                    [-z hot%%] [-w max_work] [-r resize_ms] [-b]\n"
 		"                    [-i iter_every] [-m mixed|write|read] [-H hist/thread]\n"
-		"                    [-G grow_pct] [-A] [-s seed] [-q] [-F]\n");
+		"                    [-G grow_pct] [-A] [-R reseed_ms] [-s seed] [-q] [-F]\n");
 }
 
 int main(int argc, char **argv)
@@ -451,7 +487,7 @@ int main(int argc, char **argv)
 	nthreads = 4 * (unsigned)(ncpu > 0 ? ncpu : 1);
 	seed = now_ns() ^ ((uint64_t)getpid() << 32);
 	int c;
-	while ((c = getopt(argc, argv, "t:d:n:k:z:w:r:bi:m:H:G:As:qFh")) != -1) {
+	while ((c = getopt(argc, argv, "t:d:n:k:z:w:r:bi:m:H:G:AR:s:qFh")) != -1) {
 		switch (c) {
 		case 't': nthreads = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'd': duration = strtod(optarg, NULL); break;
@@ -463,6 +499,7 @@ int main(int argc, char **argv)
 		case 'b': no_background = true; break;
 		case 'G': grow_pct = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'A': no_auto_grow = true; break;
+		case 'R': reseed_ms = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'i': iter_every = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'm': mix_name = optarg; break;
 		case 'H': max_hist = (size_t)strtoull(optarg, NULL, 0); break;
@@ -491,15 +528,15 @@ int main(int argc, char **argv)
 
 	printf("lfmap-stress: seed %" PRIu64 " threads %u duration %.1fs ops/thread %" PRIu64
 	       " keys %" PRIu64 " hot %u%% max_work %u resize_ms %u background %s iter_every %u"
-	       " mix %s hist/thread %zu grow_pct %u%s%s\n",
+	       " mix %s hist/thread %zu grow_pct %u reseed_ms %u%s%s\n",
 	       seed, nthreads, duration, ops_per_thread, nkeys, hot_pct, max_work, resize_ms,
-	       no_background ? "off" : "on", iter_every, mix->name, max_hist, grow_pct,
+	       no_background ? "off" : "on", iter_every, mix->name, max_hist, grow_pct, reseed_ms,
 	       no_auto_grow ? " no-auto-grow" : "", ST_TSAN ? " (tsan)" : "");
 	printf("replay: %s -t %u -d %g -n %" PRIu64 " -k %" PRIu64 " -z %u -w %u -r %u%s -i %u"
-	       " -m %s -H %zu -G %u%s -s %" PRIu64 "\n",
+	       " -m %s -H %zu -G %u%s -R %u -s %" PRIu64 "\n",
 	       argv[0], nthreads, duration, ops_per_thread, nkeys, hot_pct, max_work, resize_ms,
 	       no_background ? " -b" : "", iter_every, mix->name, max_hist, grow_pct,
-	       no_auto_grow ? " -A" : "", seed);
+	       no_auto_grow ? " -A" : "", reseed_ms, seed);
 	fflush(stdout);
 
 	urcu_memb_register_thread();
@@ -541,6 +578,9 @@ int main(int argc, char **argv)
 	uint64_t rz_seed = splitmix(&srng);
 	if (resize_ms && pthread_create(&rz, NULL, resizer_main, &rz_seed))
 		return 2;
+	pthread_t rs;
+	if (reseed_ms && pthread_create(&rs, NULL, reseeder_main, NULL))
+		return 2;
 	for (unsigned i = 0; i < nthreads; i++)
 		if (pthread_create(&ws[i].th, NULL, worker_main, &ws[i]))
 			return 2;
@@ -550,6 +590,8 @@ int main(int argc, char **argv)
 	atomic_store(&stop, true);
 	if (resize_ms)
 		pthread_join(rz, NULL);
+	if (reseed_ms)
+		pthread_join(rs, NULL);
 	uint64_t t1 = now_ns();
 
 	int rc = quiesce();
@@ -583,11 +625,14 @@ int main(int argc, char **argv)
 	printf("run: %.2fs, %zu ops recorded (%.0f ops/s), %" PRIu64 " iterations; resizer: %" PRIu64
 	       " started, %" PRIu64 " EAGAIN, %" PRIu64 " EINVAL, %" PRIu64 " other, %" PRIu64
 	       " steps; migrations %" PRIu64 "/%" PRIu64 " (g %" PRIu64 " s %" PRIu64
-	       " c %" PRIu64 "), evacuated by writers %" PRIu64 ", background %" PRIu64 "\n",
+	       " c %" PRIu64 " reseed %" PRIu64 "), evacuated by writers %" PRIu64
+	       ", background %" PRIu64 "; reseeder: %" PRIu64 " started, %" PRIu64 " EAGAIN, %" PRIu64
+	       " other\n",
 	       (double)(t1 - t0) / 1e9, total, (double)total / ((double)(t1 - t0) / 1e9), iters,
 	       rstats.started, rstats.eagain, rstats.einval, rstats.other, rstats.steps,
 	       st.migrations_finished, st.migrations_started, st.grows, st.shrinks,
-	       st.compactions, st.evacuated_by_writers, st.evacuated_by_background);
+	       st.compactions, st.seed_changes, st.evacuated_by_writers,
+	       st.evacuated_by_background, xstats.started, xstats.eagain, xstats.other);
 	fflush(stdout);
 
 	int bad = 0;
@@ -601,6 +646,11 @@ int main(int argc, char **argv)
 	}
 	if (unexpected) {
 		printf("FAIL %" PRIu64 " unexpected return codes\n", unexpected);
+		bad = 1;
+	}
+	if (xstats.other) {
+		printf("FAIL lfmap_resize(RESEED) failed %" PRIu64 " times (not -EAGAIN)\n",
+		       xstats.other);
 		bad = 1;
 	}
 	if (crc || exact != fin.n || approx != fin.n) {
@@ -658,11 +708,12 @@ int main(int argc, char **argv)
 		printf("result: ops %zu lost_insert %" PRIu64 " lost_update %" PRIu64
 		       " resurrected %" PRIu64 " stale_read %" PRIu64 " duplicate %" PRIu64
 		       " end_state %" PRIu64 " phantom %" PRIu64 " bad_response %" PRIu64
-		       " nonlinearizable %" PRIu64 " unexpected_rc %" PRIu64 " ops_to_first %s\n",
+		       " nonlinearizable %" PRIu64 " unexpected_rc %" PRIu64 " ops_to_first %s"
+		       " seed_changes %" PRIu64 "\n",
 		       total, res.count[CHK_LOST_INSERT], res.count[CHK_LOST_UPDATE],
 		       res.count[CHK_RESURRECTED], res.count[CHK_STALE_READ], dup, endst,
 		       res.count[CHK_PHANTOM], res.count[CHK_BAD_RESPONSE],
-		       res.count[CHK_NONLINEARIZABLE], unexpected, first);
+		       res.count[CHK_NONLINEARIZABLE], unexpected, first, st.seed_changes);
 	}
 	if (self_test) {
 		uint64_t found = res.count[CHK_STALE_READ] + res.count[CHK_RESURRECTED];
