@@ -127,6 +127,32 @@ static inline struct lfm_bucket *lfm_ctrl_next(uint64_t ctrl)
 	return (struct lfm_bucket *)(uintptr_t)(ctrl & ~LFM_C_BITS);
 }
 
+/*
+ * The slots of bucket b whose key word is k: bit s for slot s. All key
+ * words are read and compared without a branch per slot: a loop that stops
+ * at the key mispredicts its exit about once per lookup, since the key's
+ * slot is random (callgrind --branch-sim: 0.96 mispredicted branches per
+ * word-map lookup with the loop, 0.13 with the mask). Relaxed loads: key
+ * words never change once set (I1), and what a caller reads next carries
+ * the ordering.
+ */
+static inline unsigned lfm_bucket_match(const struct lfm_bucket *b, uint64_t k)
+{
+	unsigned hit = 0;
+#pragma GCC unroll 8
+	for (int s = 0; s < LFM_SLOTS; s++)
+		hit |= (unsigned)(lfm_load_relaxed(&b->slot[s].key) == k) << s;
+	return hit;
+}
+
+/* Whether bucket b has an unclaimed slot: by I1 (claimed slots form a
+ * prefix) exactly when its last slot is unclaimed; the key then is in no
+ * later bucket of the chain. */
+static inline bool lfm_bucket_has_unclaimed(const struct lfm_bucket *b)
+{
+	return lfm_load_relaxed(&b->slot[LFM_SLOTS - 1].key) == 0;
+}
+
 /* ---- tables ------------------------------------------------------------ */
 
 enum lfm_kind { LFM_KIND_NODE = 1, LFM_KIND_WORD = 2, LFM_KIND_STR = 3 };

@@ -178,25 +178,32 @@ static LFM_ALWAYS_INLINE int word_rmw(struct lfmap *m, struct word_req *r)
 		}
 		uint64_t len = 1; /* buckets of the chain walked so far */
 		for (;;) {
-			for (int s = 0; s < LFM_SLOTS; s++) {
-				struct lfm_slot *sl = &b->slot[s];
-				uint64_t k = lfm_load_relaxed(&sl->key);
-				if (k == 0) {
-					/* I1: the key is in no later slot. Claim
-					 * only if the op would insert. */
-					uint64_t nv;
-					if (!word_decide(r, 0, &nv))
-						return r->ret;
-					if (!lfm_cas_relaxed(&sl->key, &k, r->key) && k != r->key)
-						continue;
-					k = r->key;
-				}
-				if (k != r->key)
-					continue;
-				if (value_cas_loop(m, r, &sl->val))
+			unsigned hit = lfm_bucket_match(b, r->key);
+			struct lfm_slot *sl;
+			if (hit != 0) {
+				sl = &b->slot[__builtin_ctz(hit)];
+			} else if (lfm_bucket_has_unclaimed(b)) {
+				/* I1: the key is in no later slot, and the
+				 * lowest unclaimed slot is the next to claim.
+				 * Claim it only if the op would insert. A lost
+				 * claim (another key, or a stale 0 read) reads
+				 * the bucket again. */
+				uint64_t nv, k = 0;
+				if (!word_decide(r, 0, &nv))
 					return r->ret;
-				goto frozen;
+				unsigned free_slots = lfm_bucket_match(b, 0);
+				if (free_slots == 0)
+					continue; /* claimed meanwhile */
+				sl = &b->slot[__builtin_ctz(free_slots)];
+				if (!lfm_cas_relaxed(&sl->key, &k, r->key) && k != r->key)
+					continue;
+			} else {
+				goto next_bucket;
 			}
+			if (value_cas_loop(m, r, &sl->val))
+				return r->ret;
+			goto frozen;
+		next_bucket:
 			c = lfm_load_acquire(&b->ctrl);
 			struct lfm_bucket *nx = lfm_ctrl_next(c);
 			if (nx != NULL) {
@@ -262,17 +269,15 @@ static LFM_ALWAYS_INLINE int word_get(struct lfmap *m, uint64_t key, uint64_t *v
 	}
 #endif
 	do {
-		for (int s = 0; s < LFM_SLOTS; s++) {
-			/* relaxed: a key word never changes once set (I1); the
-			 * value load below carries the ordering. */
-			uint64_t k = lfm_load_relaxed(&b->slot[s].key);
-			if (k == key) {
-				v = lfm_load_acquire(&b->slot[s].val);
-				goto out;
-			}
-			if (k == 0)
-				return -ENOENT; /* I1: claimed slots form a prefix */
+		unsigned hit = lfm_bucket_match(b, key);
+		if (LFM_LIKELY(hit != 0)) {
+			/* I1: one slot per key and table. acquire: the value
+			 * load carries the ordering of the relaxed key load. */
+			v = lfm_load_acquire(&b->slot[__builtin_ctz(hit)].val);
+			goto out;
 		}
+		if (lfm_bucket_has_unclaimed(b))
+			return -ENOENT; /* I1: claimed slots form a prefix */
 		/* acquire: pairs with the release CAS that appended the next
 		 * bucket, whose contents we read next. */
 		b = lfm_ctrl_next(lfm_load_acquire(&b->ctrl));
