@@ -1052,7 +1052,8 @@ static void fz_step(struct fz *f, unsigned op, unsigned k, unsigned a, bool full
 		fz_check_all(f);
 		return;
 	case 9: {
-		enum lfmap_resize kind = (enum lfmap_resize)(1 + a % 3);
+		/* grow, shrink, compact, reseed (every kind) */
+		enum lfmap_resize kind = (enum lfmap_resize)(1 + a % 4);
 		rc = lfmap_resize(f->m, kind);
 		FZ_CHECK(f, rc == 0 || rc == -EAGAIN || rc == -ENOMEM ||
 				    (rc == -EINVAL && kind == LFMAP_RESIZE_SHRINK),

@@ -26,6 +26,7 @@ def mixed(rng, n, ops=range(16)):
             for _ in range(n)]
 
 rng = random.Random(6)
+rrng = random.Random(66)  # reseed seeds: their own stream, the older seeds stay as they were
 for kind, kname in ((0, "word"), (1, "node"), (2, "str")):
     # basic lifecycle: fill, read, remove half, compact
     seed(f"{kname}-basic", [kind, 0, 0, 0, 0],
@@ -47,9 +48,21 @@ for kind, kname in ((0, "word"), (1, "node"), (2, "str")):
     # random mixes, with the background worker on and grow/shrink knobs
     seed(f"{kname}-mixed", [kind, 0x10, 3, 0x81, 0], mixed(rng, 300, [o for o in range(16) if o != 12]))
     seed(f"{kname}-mixed-bg-grow100", [kind, 0x1c, 2, 0x87, 1], mixed(rng, 300))
+    # reseeds (op 9, arg 3): explicit, single steps in between, updates and
+    # removes while held mid-reseed (tiny table, max_work 1, no background)
+    seed(f"{kname}-reseed-steps", [kind, 0x0c, 1, 0, 0],
+         fill(24) + [(9, 0, 3), (10, 0, 1), (8, 0, 0), (2, 3, 9), (4, 5, 0), (10, 0, 1),
+                     (8, 0, 0), (1, 40, 7), (6, 7, 1), (10, 0, 1), (8, 0, 0), (10, 0, 0),
+                     (11, 0, 0), (9, 0, 3), (10, 0, 2), (4, 8, 0), (2, 8, 1), (10, 0, 0),
+                     (8, 0, 0)])
+    seed(f"{kname}-reseed-mixed", [kind, 0x0c, 2, 0, 1],
+         fill(30) + [(9, 0, 3)] + mixed(rrng, 200, [o for o in range(16) if o != 12])
+         + [(11, 0, 0), (9, 0, 3)] + mixed(rrng, 100, [o for o in range(16) if o != 12]))
 # node map with colliding hashes (constant, key % 4)
 seed("node-const-hash", [1, 1, 0, 0, 0], fill(64) + mixed(rng, 200))
 seed("node-mod4-hash", [1, 2, 0, 0, 0], fill(64) + mixed(rng, 200))
+seed("node-const-hash-reseed", [1, 0x0d, 1, 0, 0], fill(40) + [(9, 0, 3), (10, 0, 1), (8, 0, 0),
+     (4, 3, 0), (10, 0, 1), (2, 3, 4), (10, 0, 0), (8, 0, 0)])
 # invalid configurations and absurd size hints
 seed("bad-thresholds", [0, 0, 0, 0x83, 0], fill(3))
 seed("bad-max-work", [2, 0, 0, 0, 15], fill(3))

@@ -174,8 +174,6 @@ int lfmap_resize(struct lfmap *m, enum lfmap_resize kind)
 	if (kind != LFMAP_RESIZE_GROW && kind != LFMAP_RESIZE_SHRINK &&
 	    kind != LFMAP_RESIZE_COMPACT && kind != LFMAP_RESIZE_RESEED)
 		return -EINVAL;
-	if (kind == LFMAP_RESIZE_RESEED && m->kind != LFM_KIND_WORD)
-		return -ENOTSUP; /* node and string maps: not yet (issue 6) */
 	lfm_read_lock(m);
 	struct lfm_table *t = lfm_root_acquire(m);
 	uint64_t n = t->nbuckets;

@@ -66,20 +66,38 @@ static void freeze_chain(struct lfm_bucket *b)
 /* ---- step 2: copy --------------------------------------------------------- */
 
 /*
- * Node maps: does the slot value cur (LIVE or tombstone) hold the key of the
- * node being copied? Its own pointer, or another node of the same key: the
- * copy was made, then users replaced it in place (upsert, replace, compute),
- * maybe removed that replacement too. Dereferencing the tombstone's node is
- * safe here: every node in U's slots for this source bucket was copied, or
- * inserted after the bucket was forwarded, and the copier is in a read-side
- * critical section that began before that, so a grace period after its
- * removal has not elapsed (I6).
+ * Node maps: is the U slot value cur (never EMPTY, never FROZEN: U does not
+ * migrate during this migration, I8) the slot of the key of the node being
+ * copied, from source bucket src of T?
+ *  - its own pointer, LIVE or as a tombstone: yes;
+ *  - another LIVE node: yes iff it has the same key (the copy was made, then
+ *    users replaced it in place: upsert, replace, compute). LIVE when loaded,
+ *    so dereferencing it is safe under the read lock;
+ *  - a tombstone of another node: its key is unknown, and the node may be
+ *    freed already (it may belong to another source bucket, see below), so
+ *    it is never dereferenced. If src is FORWARDED, every entry of src was
+ *    copied (I7), ours included: done. If not, no key of src has been
+ *    written into U by a user yet (users reach U only after FORWARDED, I7;
+ *    copies store LIVE values), so the tombstone is another key's: go on.
+ *    Ordering: the tombstone's CAS happened after its writer saw its own
+ *    source head FORWARDED; if that key were ours, our acquire load of the
+ *    tombstone followed by the acquire load of src's head sees FORWARDED.
+ * Several source buckets share one full hash in U only after a reseed (same
+ * seed: one h, one bucket of T), and only when the user hash collides under
+ * U's seed but not under T's; then a user insert of the other key may take
+ * the EMPTY slot a copier is about to CAS, which the copier must skip, not
+ * count as its copy.
  */
-static bool same_key(const struct lfmap *m, uint64_t cur, uint64_t node)
+static bool slot_is_ours(const struct lfmap *m, struct lfm_bucket *src, uint64_t cur,
+			 uint64_t node)
 {
 	const struct lfmap_node *n = (const struct lfmap_node *)(uintptr_t)(cur & ~LFM_V_STATE);
 	const struct lfmap_node *x = (const struct lfmap_node *)(uintptr_t)node;
-	return n == x || m->match(n, m->key_of(x, m->cb_arg), m->cb_arg);
+	if (n == x)
+		return true;
+	if (cur & LFM_V_LIVE)
+		return m->match(n, m->key_of(x, m->cb_arg), m->cb_arg) != 0;
+	return (lfm_load_acquire(&src->ctrl) & LFM_C_FORWARDED) != 0;
 }
 
 /*
@@ -91,17 +109,20 @@ static bool same_key(const struct lfmap *m, uint64_t cur, uint64_t node)
  *
  * Word maps: the key owns at most one slot per table (I1), so "its slot" is
  * the slot whose key word is the key.
- * Node maps: several slots may share a full hash h; the copy takes the first
- * slot with hash h whose value, FROZEN ignored, is EMPTY or holds (LIVE or as
- * a tombstone) the node or another node of the same key. Copiers of one
- * source bucket copy the same sequence in the same order, so they converge on
+ * Node maps: key is the full hash of the node's key under U's seed (after a
+ * reseed, recomputed by copy_chain). Several slots may share it; the copy
+ * takes the first slot with that hash whose value is EMPTY (CAS) or is the
+ * key's slot (slot_is_ours); a failed CAS is classified the same way.
+ * Copiers of one source bucket copy the same sequence in the same order, and
+ * a slot's key never changes once its value is set (I2), so they converge on
  * one layout, and the first slot of a key in U is always the copy's: user
  * writes of the key reach U only after the bucket is forwarded (I7). Looking
  * only for the node itself is not enough: after an in-place replace X -> Y in
  * U, a lagging copier of X would pass Y's slot and copy X again further on
  * (a duplicate key and a resurrected node; found by tests/mt/mt_node.c).
  */
-static int copy_entry(struct lfmap *m, struct lfm_table *u, uint64_t key, uint64_t val)
+static int copy_entry(struct lfmap *m, struct lfm_table *u, struct lfm_bucket *src,
+		      uint64_t key, uint64_t val)
 {
 	bool word = m->kind == LFM_KIND_WORD;
 	uint64_t bh = word ? lfm_word_bhash(key, u->seed) : lfm_node_bhash(key);
@@ -121,7 +142,7 @@ static int copy_entry(struct lfmap *m, struct lfm_table *u, uint64_t key, uint64
 			if (k != key)
 				continue;
 			uint64_t cur = lfm_load_acquire(&sl->val);
-			if (!word && (cur & ~LFM_V_STATE) != 0 && !same_key(m, cur, node))
+			if (!word && cur != 0 && !slot_is_ours(m, src, cur, node))
 				continue; /* a slot of another key with the same hash */
 			LFM_EXP_POINT(LFM_EXP_COPY_SLOT);
 #ifdef LFM_EXPERIMENT_LAGGING_HELPER
@@ -130,8 +151,9 @@ static int copy_entry(struct lfmap *m, struct lfm_table *u, uint64_t key, uint64
 			lfm_store_relaxed(&sl->val, val);
 			(void)cur;
 #else
-			if (cur == 0)
-				(void)lfm_cas_acq_rel(&sl->val, &cur, val);
+			if (cur == 0 && !lfm_cas_acq_rel(&sl->val, &cur, val) && !word &&
+			    !slot_is_ours(m, src, cur, node))
+				continue; /* lost the EMPTY slot to another key */
 #endif
 			return 0; /* copied now, or before (I6) */
 		}
@@ -149,8 +171,20 @@ static int copy_entry(struct lfmap *m, struct lfm_table *u, uint64_t key, uint64
 	}
 }
 
-static int copy_chain(struct lfmap *m, struct lfm_table *u, struct lfm_bucket *b)
+/*
+ * Copy the live entries of T's frozen chain `head` into U. In a reseed of a
+ * node map (U's seed differs), a slot's key word, the full hash under T's
+ * seed, is no use in U: the hash under U's seed is recomputed from the node
+ * (LIVE in a frozen slot: mapped, safe to dereference under the read lock).
+ * The node's cached hash field is not rewritten: concurrent readers of T may
+ * read it, and a lagging copier could write it after the node was removed
+ * and reused (docs/DESIGN.md section 10).
+ */
+static int copy_chain(struct lfmap *m, struct lfm_table *t, struct lfm_table *u,
+		      struct lfm_bucket *head)
 {
+	bool rehash = m->kind != LFM_KIND_WORD && u->seed != t->seed;
+	struct lfm_bucket *b = head;
 	while (b != NULL) {
 		for (int s = 0; s < LFM_SLOTS; s++) {
 			/* Frozen, hence immutable (I4). Acquire: the LIVE value was
@@ -164,7 +198,14 @@ static int copy_chain(struct lfmap *m, struct lfm_table *u, struct lfm_bucket *b
 			if (!(v & LFM_V_LIVE))
 				continue; /* EMPTY or tombstone: nothing to move */
 			uint64_t k = lfm_load_relaxed(&b->slot[s].key);
-			int r = copy_entry(m, u, k, v & ~LFM_V_FROZEN);
+			if (rehash) {
+				const struct lfmap_node *n =
+					(const struct lfmap_node *)(uintptr_t)(v & ~LFM_V_STATE);
+				k = m->hash(m->key_of(n, m->cb_arg), u->seed, m->cb_arg);
+				if (k == 0)
+					k = 1; /* 0 means unclaimed (node.c) */
+			}
+			int r = copy_entry(m, u, head, k, v & ~LFM_V_FROZEN);
 			if (r < 0)
 				return r;
 		}
@@ -188,12 +229,12 @@ int lfm_evacuate(struct lfmap *m, struct lfm_table *t, uint64_t i, bool by_write
 	 * users move to U and miss the entries not copied yet. */
 	uint64_t old = lfm_fetch_or_acq_rel(&head->ctrl, LFM_C_FORWARDED);
 	LFM_EXP_POINT(LFM_EXP_BEFORE_COPY);
-	int r = copy_chain(m, u, head);
+	int r = copy_chain(m, t, u, head);
 	if (r < 0)
 		return r;
 #else
 	LFM_EXP_POINT(LFM_EXP_BEFORE_COPY); /* experiment builds: widen freeze -> copy */
-	int r = copy_chain(m, u, head);
+	int r = copy_chain(m, t, u, head);
 	if (r < 0)
 		return r; /* frozen but not forwarded: retried by the next helper */
 	LFM_EXP_POINT(LFM_EXP_BEFORE_FORWARD); /* experiment builds: widen copy -> forward */
@@ -392,7 +433,7 @@ int lfm_start_migration(struct lfmap *m, struct lfm_table *t, int kind, uint64_t
 	if (!lfm_cas_acq_rel(&t->starting, &exp, 1))
 		return -EAGAIN;
 	uint64_t seed = t->seed;
-	if (kind == LFM_MIG_RESEED) /* word maps only: lfm_long_chain */
+	if (kind == LFM_MIG_RESEED) /* every kind (node maps rehash in copy_chain) */
 		seed = (m->flags & LFMAP_F_FIXED_SEED) ? lfm_mix64(seed + UINT64_C(0x9E3779B97F4A7C15))
 						       : lfm_random_seed();
 	struct lfm_table *u = lfm_table_new(m, nn, seed);
@@ -439,8 +480,17 @@ void lfm_check_load(struct lfmap *m)
 			nn *= 2;
 		(void)lfm_start_migration(m, t, LFMAP_RESIZE_GROW, nn);
 	} else if (!(m->flags & LFMAP_F_NO_AUTO_SHRINK) && n > m->min_buckets &&
-		   live * 100 < cap * m->shrink_pct) {
-		/* Never below the size the map was created with. */
+		   live * 100 < cap * m->shrink_pct && live * 300 <= cap * m->grow_pct) {
+		/*
+		 * Never below the size the map was created with, and never to
+		 * a size that the overflow rule below would grow again: in the
+		 * half-size table the load doubles, and above two thirds of
+		 * grow_pct overflow buckets make it grow. With shrink_pct above
+		 * grow_pct / 3 and colliding hashes the map otherwise grew and
+		 * shrank once per grace period forever (found by the fuzzer:
+		 * grow_pct 100, shrink_pct 49, key % 4 hash, 11 entries,
+		 * fuzz/regressions/grow-shrink-oscillation).
+		 */
 		(void)lfm_start_migration(m, t, LFMAP_RESIZE_SHRINK, n / 2);
 	} else if (ovf * 4 > n + 4) {
 		/*
@@ -461,20 +511,23 @@ void lfm_check_load(struct lfmap *m)
 
 /*
  * Flood defence (include/lfmap/common.h, LFMAP_FLOOD_CHAIN_BUCKETS): an
- * insert appended to a chain of len buckets. Count it; in a word map whose
- * load does not explain the chain, migrate to a table of the same size with
- * a fresh seed through the normal barrier (I4-I7 hold as for any migration:
- * copies hash with U's seed, readers and writers hash with the seed of the
- * table they are in). One reseed per table at most (I8 spaces migrations by
- * a grace period), and none if the load is above the grow threshold: then
- * growing is the answer (lfm_check_load). Caller holds the read lock.
+ * insert appended to a chain of len buckets. Count it; if the load does not
+ * explain the chain, migrate to a table of the same size with a fresh seed
+ * through the normal barrier (I4-I7 hold as for any migration: copies hash
+ * with U's seed, readers and writers hash with the seed of the table they
+ * are in; node maps recompute the full hash, copy_chain). One reseed per
+ * table at most (I8 spaces migrations by a grace period), and none if the
+ * load is above the grow threshold: then growing is the answer
+ * (lfm_check_load). Intrusive maps whose hash would not spread the chain
+ * under another seed are filtered out by node.c before (node_long_chain).
+ * Every kind. Caller holds the read lock.
  */
 void lfm_long_chain(struct lfmap *m, struct lfm_table *t, uint64_t len)
 {
 	if (len < LFMAP_FLOOD_CHAIN_BUCKETS)
 		return;
 	lfm_fetch_add_relaxed(&m->long_chains, 1);
-	if (m->kind != LFM_KIND_WORD || (m->flags & LFMAP_F_NO_RESEED))
+	if (m->flags & LFMAP_F_NO_RESEED)
 		return;
 	uint64_t live = lfmap_count_approx(m);
 	if (live * 100 > t->nbuckets * LFM_SLOTS * m->grow_pct) {

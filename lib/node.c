@@ -135,6 +135,61 @@ static inline bool is_key(const struct lfmap *m, const struct node_req *r, struc
 	return n == r->node || n == r->expected || m->match(n, r->key, m->cb_arg);
 }
 
+/*
+ * Flood defence of the node engine (lib/migrate.c lfm_long_chain). An
+ * intrusive map's hash may ignore the seed (allowed: a constant hash, a
+ * hash of part of the key): then a reseed moves the same keys into the same
+ * chain, and the new table would reseed again after every grace period.
+ * Before reseeding, probe: hash the LIVE keys of the chain's first
+ * LFMAP_FLOOD_CHAIN_BUCKETS buckets under another seed (the one a fixed-seed
+ * map would reseed to; derived from the secret seed otherwise). If more than
+ * half of them would still share one bucket, the reseed is futile: the
+ * chain is only counted (long_chains), as with LFMAP_F_NO_RESEED. String
+ * maps hash with keyed SipHash-1-3: never futile, not probed. Caller holds
+ * the read lock (LIVE nodes loaded under it are safe to dereference).
+ */
+static bool reseed_futile(const struct lfmap *m, const struct lfm_table *t,
+			  struct lfm_bucket *b)
+{
+	uint64_t idx[LFMAP_FLOOD_CHAIN_BUCKETS * LFM_SLOTS];
+	uint64_t seed = lfm_mix64(t->seed + UINT64_C(0x9E3779B97F4A7C15));
+	size_t n = 0;
+
+	for (int d = 0; d < LFMAP_FLOOD_CHAIN_BUCKETS && b != NULL; d++) {
+		for (int s = 0; s < LFM_SLOTS; s++) {
+			uint64_t v = lfm_load_acquire(&b->slot[s].val);
+			if (!(v & LFM_V_LIVE))
+				continue;
+			uint64_t h = m->hash(m->key_of(val_node(v), m->cb_arg), seed, m->cb_arg);
+			idx[n++] = lfm_node_bhash(h != 0 ? h : 1) & t->mask;
+		}
+		b = lfm_ctrl_next(lfm_load_acquire(&b->ctrl));
+	}
+	if (n < 2)
+		return false; /* tombstones: a reseed compacts them */
+	size_t best = 0;
+	for (size_t i = 0; i < n && best * 2 <= n; i++) {
+		size_t same = 0;
+		for (size_t j = 0; j < n; j++)
+			same += idx[j] == idx[i];
+		if (same > best)
+			best = same;
+	}
+	return best * 2 > n;
+}
+
+static void node_long_chain(struct lfmap *m, struct lfm_table *t, struct lfm_bucket *head,
+			    uint64_t len)
+{
+	if (m->kind == LFM_KIND_NODE && !(m->flags & LFMAP_F_NO_RESEED) &&
+	    lfm_load_relaxed(&t->next) == 0 && lfm_load_acquire(&t->ready) &&
+	    reseed_futile(m, t, head)) {
+		lfm_fetch_add_relaxed(&m->long_chains, 1); /* counted only */
+		return;
+	}
+	lfm_long_chain(m, t, len);
+}
+
 static int node_rmw(struct lfmap *m, struct node_req *r)
 {
 	struct lfm_table *t = lfm_root_acquire(m);
@@ -209,7 +264,8 @@ static int node_rmw(struct lfmap *m, struct node_req *r)
 			if (a == 1) {
 				lfm_account(m, 0, nv);
 				lfm_check_load(m);
-				lfm_chain_grew(m, t, len + 1); /* counted only */
+				if (LFM_UNLIKELY(len + 1 >= LFMAP_FLOOD_CHAIN_BUCKETS))
+					node_long_chain(m, t, head, len + 1);
 				return r->ret;
 			}
 			if (a == -1)

@@ -90,10 +90,12 @@ struct lfmap_allocator {
                                        free memory): migrations are started by
                                        writers and finished by writers and
                                        lfmap_migrate_step() */
-#define LFMAP_F_NO_RESEED      0x10u /* word maps: never start a reseeding migration
+#define LFMAP_F_NO_RESEED      0x10u /* never start a reseeding migration by itself
                                         when a chain grows suspiciously long (the
                                         flood defence, docs/RELIABILITY.md); long
-                                        chains are still counted */
+                                        chains are still counted, and
+                                        lfmap_resize(LFMAP_RESIZE_RESEED) still
+                                        works. Every map kind */
 
 /*
  * Versioned options. Always initialise with lfmap_config_init(), then change
@@ -122,8 +124,9 @@ struct lfmap_config {
 	size_t size_hint;
 	/* Grow when entries exceed grow_pct percent of slot capacity (x2, or
 	 * more doublings if the map filled up faster); shrink x1/2 when they
-	 * fall below shrink_pct percent, but never below the size the map was
-	 * created with. 1 <= shrink_pct, 2 * shrink_pct < grow_pct <= 100. */
+	 * fall below shrink_pct percent (and below grow_pct / 3, so that the
+	 * half-size table is not grown again), but never below the size the
+	 * map was created with. 1 <= shrink_pct, 2 * shrink_pct < grow_pct <= 100. */
 	unsigned grow_pct;
 	unsigned shrink_pct;
 	/* Buckets of migration work a writer does per update operation while
@@ -188,7 +191,10 @@ enum lfmap_resize {
 	LFMAP_RESIZE_SHRINK = 2,  /* half the buckets (not below the minimum) */
 	LFMAP_RESIZE_COMPACT = 3, /* same size: drops tombstones and overflow */
 	LFMAP_RESIZE_RESEED = 4,  /* same size, fresh hash seed (rotates the
-	                             secret; what the flood defence runs) */
+	                             secret; what the flood defence runs).
+	                             Every map kind: node and string maps
+	                             rehash each key with key_of under the
+	                             new seed */
 };
 
 /*
@@ -197,10 +203,10 @@ enum lfmap_resize {
  * lfmap_migrate_step() carry it out incrementally.
  * Returns 0 when started, -EAGAIN when a migration is running or the table
  * replaced by the last one has not been reclaimed yet (retry after a grace
- * period), -EINVAL (bad kind, or shrink of a minimum-size table), -ENOMEM,
- * -ENOTSUP (LFMAP_RESIZE_RESEED on a map kind that cannot reseed).
+ * period), -EINVAL (bad kind, or shrink of a minimum-size table), -ENOMEM.
  * A reseed counts in lfmap_stats' seed_changes; with LFMAP_F_FIXED_SEED the
- * next seed is derived from the current one (reproducible).
+ * next seed is derived from the current one (reproducible). An intrusive
+ * map whose hash ignores the seed accepts the reseed (it changes nothing).
  */
 LFMAP_API int lfmap_resize(struct lfmap *map, enum lfmap_resize kind);
 
@@ -244,22 +250,25 @@ struct lfmap_stats {
 	uint64_t evacuated_by_background; /* by call_rcu work or lfmap_migrate_step */
 	uint64_t longest_migration_ns;
 	uint64_t last_migration_ns;
-	uint64_t seed_changes;       /* finished reseeding migrations (flood defence) */
+	uint64_t seed_changes;       /* finished reseeding migrations (flood defence
+	                                or lfmap_resize), every map kind */
 	uint64_t long_chains;        /* inserts that made a chain longer than
-	                                LFMAP_FLOOD_CHAIN_BUCKETS buckets */
+	                                LFMAP_FLOOD_CHAIN_BUCKETS buckets (also
+	                                those that started no reseed) */
 };
 
 /*
  * Hash-flood detection: an insert that appends a bucket to a chain of this
  * many buckets (3 slots each: at least 3 * 6 = 18 keys in one bucket chain,
  * about 1e-9 likely per bucket at the default load) counts in
- * lfmap_stats.long_chains. In a word map whose load is at or below grow_pct
- * it also starts a same-size migration with a fresh random seed (a "reseed",
- * counted in seed_changes), unless LFMAP_F_NO_RESEED; with
+ * lfmap_stats.long_chains. In a map of any kind whose load is at or below
+ * grow_pct it also starts a same-size migration with a fresh random seed (a
+ * "reseed", counted in seed_changes), unless LFMAP_F_NO_RESEED; with
  * LFMAP_F_FIXED_SEED the next seed is derived from the current one
- * (reproducible, for tests). Node and string maps count long chains but do
- * not reseed: their hashes are stored in nodes and slots (string maps rely
- * on SipHash-1-3 keyed with the per-map secret seed).
+ * (reproducible, for tests). An intrusive map first checks that its hash
+ * would spread the chain under another seed: with a hash that ignores the
+ * seed (allowed) the chain is only counted, so a futile reseed is never
+ * started, let alone repeated.
  */
 #define LFMAP_FLOOD_CHAIN_BUCKETS 6
 

@@ -27,9 +27,14 @@ extern "C" {
 #endif
 
 struct lfmap_node {
-	/* Hash of the node's key under the map's seed (a hash of 0 is stored
-	 * as 1), written by lfmap before the node is published. Read-only for
-	 * users while the node is in a map. */
+	/* Hash of the node's key under the seed of the table the node was
+	 * inserted into (a hash of 0 is stored as 1), written by lfmap before
+	 * the node is published. A reseeding migration (flood defence,
+	 * lfmap_resize(LFMAP_RESIZE_RESEED)) moves nodes to a table with
+	 * another seed without rewriting it, so it may be the hash under an
+	 * earlier seed; lfmap itself never reads it to locate a node (it
+	 * hashes key_of(node) under the current seed). Read-only for users
+	 * while the node is in a map. */
 	uint64_t hash;
 };
 
