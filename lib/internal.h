@@ -145,9 +145,32 @@ static inline unsigned lfm_bucket_match(const struct lfm_bucket *b, uint64_t k)
 	return hit;
 }
 
+/*
+ * lfm_bucket_match, and in *unclaimed the slots whose key word is 0, both
+ * from ONE read of each key word. An inserter must decide from a single
+ * read: matching, then re-reading for the unclaimed slot, lets another
+ * inserter of the same key claim slot s in between, and the second read
+ * then offers slot s+1: the key would own two slots (I1 broken; found by
+ * tests/mt/mt_word.c insert_race). A claim CAS that fails reads the bucket
+ * again.
+ */
+static inline unsigned lfm_bucket_match_claim(const struct lfm_bucket *b, uint64_t k,
+					      unsigned *unclaimed)
+{
+	unsigned hit = 0, none = 0;
+#pragma GCC unroll 8
+	for (int s = 0; s < LFM_SLOTS; s++) {
+		uint64_t x = lfm_load_relaxed(&b->slot[s].key);
+		hit |= (unsigned)(x == k) << s;
+		none |= (unsigned)(x == 0) << s;
+	}
+	*unclaimed = none;
+	return hit;
+}
+
 /* Whether bucket b has an unclaimed slot: by I1 (claimed slots form a
  * prefix) exactly when its last slot is unclaimed; the key then is in no
- * later bucket of the chain. */
+ * later bucket of the chain. For readers only (see above). */
 static inline bool lfm_bucket_has_unclaimed(const struct lfm_bucket *b)
 {
 	return lfm_load_relaxed(&b->slot[LFM_SLOTS - 1].key) == 0;

@@ -178,23 +178,20 @@ static LFM_ALWAYS_INLINE int word_rmw(struct lfmap *m, struct word_req *r)
 		}
 		uint64_t len = 1; /* buckets of the chain walked so far */
 		for (;;) {
-			unsigned hit = lfm_bucket_match(b, r->key);
+			unsigned unclaimed, hit = lfm_bucket_match_claim(b, r->key, &unclaimed);
 			struct lfm_slot *sl;
 			if (hit != 0) {
 				sl = &b->slot[__builtin_ctz(hit)];
-			} else if (lfm_bucket_has_unclaimed(b)) {
+			} else if (unclaimed != 0) {
 				/* I1: the key is in no later slot, and the
-				 * lowest unclaimed slot is the next to claim.
-				 * Claim it only if the op would insert. A lost
-				 * claim (another key, or a stale 0 read) reads
-				 * the bucket again. */
+				 * lowest unclaimed slot (of the same read) is
+				 * the next to claim. Claim it only if the op
+				 * would insert. A lost claim to another key (or
+				 * after a stale 0) reads the bucket again. */
 				uint64_t nv, k = 0;
 				if (!word_decide(r, 0, &nv))
 					return r->ret;
-				unsigned free_slots = lfm_bucket_match(b, 0);
-				if (free_slots == 0)
-					continue; /* claimed meanwhile */
-				sl = &b->slot[__builtin_ctz(free_slots)];
+				sl = &b->slot[__builtin_ctz(unclaimed)];
 				if (!lfm_cas_relaxed(&sl->key, &k, r->key) && k != r->key)
 					continue;
 			} else {
