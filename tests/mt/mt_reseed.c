@@ -41,6 +41,17 @@
  * A map kind whose lfmap_resize(RESEED) returns -ENOTSUP FAILS here (it
  * does not skip).
  *
+ * Reproducers for why requested reseeds wait (docs/RELIABILITY.md,
+ * "Concurrent reseeding"):
+ *   LFMAP_RESEED_NO_THROTTLE=1  never slow the workers down: the call_rcu
+ *                               backlog delays every reclamation, and str/bg
+ *                               fails with 0 reseeds in 3 s
+ *   LFMAP_RESEED_NODE_REMOVES=N node maps remove in 2 of N operations
+ *                               (default 64, at least 8): with 8, automatic
+ *                               compactions take most migrations in node/bg
+ *                               (LFMAP_MT_VERBOSE=1 shows the counts; under
+ *                               load the test fails)
+ *
  * Against a build with one part of the evacuation barrier removed
  * (-DLFM_EXPERIMENT_NO_RECHECK, -DLFM_EXPERIMENT_LAGGING_HELPER, see
  * lib/internal.h) it fails: docs/RELIABILITY.md, "Concurrent reseeding".
@@ -314,6 +325,8 @@ struct rs {
 	uint64_t seed_changes0;     /* seed_changes when the workers started */
 	atomic_bool enough;         /* MIN_RESEEDS reseeds finished meanwhile */
 	atomic_bool throttle;       /* waiting for a reclamation: workers slow down */
+	bool no_throttle;           /* LFMAP_RESEED_NO_THROTTLE */
+	uint32_t node_removes;      /* LFMAP_RESEED_NODE_REMOVES */
 	struct worker *ws;
 	/* reseeder */
 	atomic_bool stop;
@@ -752,7 +765,7 @@ static void node_own_op(struct rs *s, struct mt_thread *t, struct worker *w, uin
 	 * within a grace period, and the automatic COMPACT, started in the
 	 * reclamation callback before any lfmap_resize can, took nearly every
 	 * migration in the bg mode: fewer than MIN_RESEEDS reseeds in 3 s. */
-	uint32_t x = (uint32_t)mt_rng_below(&t->rng, 64);
+	uint32_t x = (uint32_t)mt_rng_below(&t->rng, s->node_removes);
 	uint32_t op_kind = x < 2 ? 6 + x : x % 6;
 	struct item *it = NULL;
 	if (op_kind == 6 && !cur)
@@ -987,7 +1000,8 @@ static void reseeder_thread(struct mt_thread *t)
 		 * that backlog for seconds. Throttled, the backlog drains; the
 		 * workers run at full speed again as soon as a migration is
 		 * running, so every reseed overlaps full-speed updates. */
-		atomic_store_explicit(&s->throttle, rrc == -EAGAIN && !st.migrating,
+		atomic_store_explicit(&s->throttle,
+				      rrc == -EAGAIN && !st.migrating && !s->no_throttle,
 				      memory_order_relaxed);
 		/* a short sleep, not sched_yield: with 12 busy workers on 2
 		 * cores a yielding thread gets the CPU back only every few ms,
@@ -1143,6 +1157,12 @@ static void run_reseed(const struct kind_ops *ops, const struct mt_mode *mode)
 	s.seed_changes0 = st0.seed_changes;
 	atomic_init(&s.enough, false);
 	atomic_init(&s.throttle, false);
+	const char *e = getenv("LFMAP_RESEED_NO_THROTTLE");
+	s.no_throttle = e && *e && strcmp(e, "0") != 0;
+	e = getenv("LFMAP_RESEED_NODE_REMOVES");
+	s.node_removes = e ? (uint32_t)strtoul(e, NULL, 10) : 64;
+	if (s.node_removes < 8)
+		s.node_removes = 8;
 	s.min_end = mt_deadline_ms(MT_TSAN ? 600 : 400);
 	s.deadline = mt_deadline_ms(3000);
 	uint64_t t0 = mt_now_ns();
