@@ -360,6 +360,12 @@ Test(reseed, explicit_reseed_keeps_every_entry_all_kinds)
 	cr_assert_geq(tu_stats(nm).seed_changes, 1);
 	(void)nlookup(nm, 1);
 	cr_assert_neq(cb.last_seed, SEED, "node map still hashes with its first seed");
+	/* node->hash is not rewritten by the reseed (include/lfmap/node.h): it
+	 * stays the hash under the seed the node was inserted with */
+	for (uint64_t k = 0; k < KEYS; k++)
+		if (ref[k])
+			cr_assert_eq(nodes[k]->node.hash, tu_hash_of(TU_HASH_GOOD, k, SEED),
+				     "node %" PRIu64 ": hash field changed", k);
 
 	for (uint64_t k = 0; k < KEYS; k++) {
 		char ks[24];
