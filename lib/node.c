@@ -302,19 +302,17 @@ struct lfmap_node *lfm_node_lookup(struct lfmap *m, const void *key)
 	}
 #endif
 	do {
-		for (int s = 0; s < LFM_SLOTS; s++) {
-			/* relaxed key: immutable once set (I1). */
-			uint64_t k = lfm_load_relaxed(&b->slot[s].key);
-			if (k == h) {
-				/* acquire: the node's contents were written before
-				 * the release CAS that mapped it. */
-				uint64_t v = lfm_load_acquire(&b->slot[s].val);
-				if ((v & LFM_V_LIVE) && m->match(val_node(v), key, m->cb_arg))
-					return val_node(v);
-			} else if (k == 0) {
-				return NULL; /* I1 */
-			}
+		/* The slots with hash h, all compared at once (no branch per
+		 * slot: lfm_bucket_match); usually one. */
+		for (unsigned hit = lfm_bucket_match(b, h); hit != 0; hit &= hit - 1) {
+			/* acquire: the node's contents were written before the
+			 * release CAS that mapped it. */
+			uint64_t v = lfm_load_acquire(&b->slot[__builtin_ctz(hit)].val);
+			if ((v & LFM_V_LIVE) && m->match(val_node(v), key, m->cb_arg))
+				return val_node(v);
 		}
+		if (lfm_bucket_has_unclaimed(b))
+			return NULL; /* I1 */
 		b = lfm_ctrl_next(lfm_load_acquire(&b->ctrl));
 	} while (b != NULL);
 	return NULL;
