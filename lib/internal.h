@@ -189,7 +189,11 @@ struct lfm_table {
 	struct lfm_bucket *buckets;
 	lfm_word next;  /* struct lfm_table *: migration target, set once (I7) */
 	lfm_word ready; /* 1 once the table this one replaced is reclaimed (I8) */
-	size_t bytes;   /* size of the bucket array allocation */
+	size_t bytes;   /* size of the bucket array allocation (with the pool) */
+	/* Overflow pool (table.c): pool_cap buckets after the array, in the
+	 * same mapping, handed out by pool_next; 0 for tables without one. */
+	struct lfm_bucket *pool;
+	uint64_t pool_cap;
 
 	/* Migration bookkeeping, written by helpers: its own line. */
 	lfm_word work_cursor __attribute__((aligned(LFM_CACHELINE)));
@@ -197,6 +201,8 @@ struct lfm_table {
 	lfm_word alloc_stuck; /* 1 after an evacuation failed to allocate, until
 	                         one succeeds: helpers then freeze no new bucket */
 	lfm_word overflow; /* overflow buckets appended to this table */
+	lfm_word pool_next; /* next pool bucket to hand out (may pass pool_cap) */
+	lfm_word ovf_malloced; /* appended overflow buckets not from the pool */
 	lfm_word starting; /* 0 -> 1 by the one thread allowed to start a migration */
 	lfm_word mig_kind; /* enum lfmap_resize of the migration out of this table */
 	lfm_word mig_start_ns;

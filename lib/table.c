@@ -60,17 +60,35 @@ void lfm_free(struct lfmap *m, void *p, size_t size)
 		free(p);
 }
 
+/*
+ * Overflow pool: a table whose bucket array is mmap'd (built-in allocator,
+ * >= 2 MiB) gets LFM_POOL_DIV-th as many overflow buckets again in the same
+ * mapping. Appends take them with one fetch-add instead of a malloc, and,
+ * above all, in pages of the table's huge-page mapping: a malloc'd overflow
+ * bucket often meant a fresh 4 KiB page, and a page fault costs more than
+ * 10 us on this VM, which was most of the growth latency tail
+ * (docs/PERFORMANCE.md, "Growth"). Untouched pool pages cost no memory. At
+ * the grow threshold (2.25 entries per 3-slot bucket) about 19% of buckets
+ * overflow (Poisson); beyond the pool, appends fall back to malloc.
+ * Pool buckets are never freed one by one: they go with the table.
+ */
+#define LFM_POOL_DIV 4
+
 struct lfm_table *lfm_table_new(struct lfmap *m, uint64_t nbuckets, uint64_t seed)
 {
 	struct lfm_table *t = lfm_alloc(m, sizeof *t, LFM_CACHELINE);
 	if (t == NULL)
 		return NULL;
-	t->bytes = (size_t)nbuckets * sizeof(struct lfm_bucket);
+	size_t array = (size_t)nbuckets * sizeof(struct lfm_bucket);
+	uint64_t pool = use_mmap(m, array) ? nbuckets / LFM_POOL_DIV : 0;
+	t->bytes = array + (size_t)pool * sizeof(struct lfm_bucket);
 	t->buckets = lfm_alloc(m, t->bytes, LFM_BUCKET_BYTES);
 	if (t->buckets == NULL) {
 		lfm_free(m, t, sizeof *t);
 		return NULL;
 	}
+	t->pool = pool != 0 ? t->buckets + nbuckets : NULL;
+	t->pool_cap = pool;
 	t->nbuckets = nbuckets;
 	t->mask = nbuckets - 1;
 	t->seed = seed;
@@ -82,13 +100,21 @@ struct lfm_table *lfm_table_new(struct lfmap *m, uint64_t nbuckets, uint64_t see
 
 /* Free a table no thread can reach any more (retired after a grace period,
  * or at destroy): its chains are immutable, so plain walking is safe. */
+static bool in_pool(const struct lfm_table *t, const struct lfm_bucket *b)
+{
+	return t->pool_cap != 0 && b >= t->pool && b < t->pool + t->pool_cap;
+}
+
 void lfm_table_free(struct lfmap *m, struct lfm_table *t)
 {
-	for (uint64_t i = 0; i < t->nbuckets; i++) {
+	/* Only malloc'd overflow buckets are freed one by one; when every one
+	 * came from the pool, the walk over all chains is skipped. */
+	for (uint64_t i = 0; i < t->nbuckets && lfm_load_relaxed(&t->ovf_malloced) != 0; i++) {
 		struct lfm_bucket *b = lfm_ctrl_next(lfm_load_acquire(&t->buckets[i].ctrl));
 		while (b != NULL) {
 			struct lfm_bucket *nx = lfm_ctrl_next(lfm_load_acquire(&b->ctrl));
-			lfm_bucket_free(m, b);
+			if (!in_pool(t, b))
+				lfm_bucket_free(m, b);
 			b = nx;
 		}
 	}
@@ -119,15 +145,31 @@ int lfm_chain_append(struct lfmap *m, struct lfm_table *t, struct lfm_bucket *b,
 {
 	if (*c & LFM_C_FROZEN)
 		return -1;
-	struct lfm_bucket *nb = lfm_bucket_new(m, key, val);
+	struct lfm_bucket *nb = NULL;
+	if (t->pool_cap != 0) {
+		/* relaxed: the index only hands out distinct buckets; the
+		 * release CAS below publishes the bucket's contents. */
+		uint64_t i = lfm_fetch_add_relaxed(&t->pool_next, 1);
+		if (i < t->pool_cap) {
+			nb = &t->pool[i]; /* zero (fresh mapping), private until the CAS */
+			nb->slot[0].key = key;
+			nb->slot[0].val = val;
+		}
+	}
+	if (nb == NULL)
+		nb = lfm_bucket_new(m, key, val);
 	if (nb == NULL)
 		return -ENOMEM;
 	uint64_t exp = 0;
 	if (lfm_cas_acq_rel(&b->ctrl, &exp, (uint64_t)(uintptr_t)nb)) {
 		lfm_fetch_add_relaxed(&t->overflow, 1);
+		if (!in_pool(t, nb))
+			lfm_fetch_add_relaxed(&t->ovf_malloced, 1);
 		return 1;
 	}
-	lfm_bucket_free(m, nb); /* never published */
+	if (!in_pool(t, nb))
+		lfm_bucket_free(m, nb); /* never published */
+	/* (a pool bucket that lost stays unused until the table is freed) */
 	*c = exp;
 #ifdef LFM_EXPERIMENT_NOFREEZE
 	/* Experiment NOFREEZE only: there FORWARDED comes without FROZEN (a
