@@ -135,20 +135,11 @@ static inline struct lfm_bucket *lfm_ctrl_next(uint64_t ctrl)
  * word-map lookup with the loop, 0.13 with the mask). Relaxed loads: key
  * words never change once set (I1), and what a caller reads next carries
  * the ordering.
- */
-static inline unsigned lfm_bucket_match(const struct lfm_bucket *b, uint64_t k)
-{
-	unsigned hit = 0;
-#pragma GCC unroll 8
-	for (int s = 0; s < LFM_SLOTS; s++)
-		hit |= (unsigned)(lfm_load_relaxed(&b->slot[s].key) == k) << s;
-	return hit;
-}
-
-/*
- * lfm_bucket_match, and in *unclaimed the slots whose key word is 0, both
- * from ONE read of each key word. An inserter must decide from a single
- * read: matching, then re-reading for the unclaimed slot, lets another
+ *
+ * lfm_bucket_match_claim also gives, in *unclaimed, the slots whose key
+ * word is 0, from the SAME read of each key word. An inserter must decide
+ * from a single read: matching, then re-reading for the unclaimed slot,
+ * lets another
  * inserter of the same key claim slot s in between, and the second read
  * then offers slot s+1: the key would own two slots (I1 broken; found by
  * tests/mt/mt_word.c insert_race). A claim CAS that fails reads the bucket
@@ -166,6 +157,13 @@ static inline unsigned lfm_bucket_match_claim(const struct lfm_bucket *b, uint64
 	}
 	*unclaimed = none;
 	return hit;
+}
+
+/* Readers need only the matches. */
+static inline unsigned lfm_bucket_match(const struct lfm_bucket *b, uint64_t k)
+{
+	unsigned unused; /* the compiler drops its computation */
+	return lfm_bucket_match_claim(b, k, &unused);
 }
 
 /* Whether bucket b has an unclaimed slot: by I1 (claimed slots form a
