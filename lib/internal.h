@@ -139,11 +139,10 @@ static inline struct lfm_bucket *lfm_ctrl_next(uint64_t ctrl)
  * lfm_bucket_match_claim also gives, in *unclaimed, the slots whose key
  * word is 0, from the SAME read of each key word. An inserter must decide
  * from a single read: matching, then re-reading for the unclaimed slot,
- * lets another
- * inserter of the same key claim slot s in between, and the second read
- * then offers slot s+1: the key would own two slots (I1 broken; found by
- * tests/mt/mt_word.c insert_race). A claim CAS that fails reads the bucket
- * again.
+ * lets another inserter of the same key claim slot s in between, and the
+ * second read then offers slot s+1: the key would own two slots (I1
+ * broken; found by tests/mt/mt_word.c insert_race). A claim CAS that fails
+ * reads the bucket again.
  */
 static inline unsigned lfm_bucket_match_claim(const struct lfm_bucket *b, uint64_t k,
 					      unsigned *unclaimed)
