@@ -96,13 +96,26 @@ _Static_assert(LFM_SLOTS == 3 || LFM_SLOTS == 7, "LFM_SLOTS: 3 (64-byte) or 7 (1
  *   0                      EMPTY: never held a value in this table
  *   payload | LIVE         a value (word map: v << 2; node maps: node pointer)
  *   payload, LIVE clear    TOMBSTONE (word map: LFM_WORD_TOMB; node maps: the
- *                          removed node's pointer, kept for comparison only)
+ *                          removed node's pointer, kept for comparison only,
+ *                          never dereferenced)
  * and FROZEN (bit 0) on top of any of them once evacuation froze the slot.
  */
 #define LFM_V_FROZEN ((uint64_t)1)
 #define LFM_V_LIVE ((uint64_t)2)
-#define LFM_V_STATE ((uint64_t)3)
 #define LFM_WORD_TOMB ((uint64_t)4)
+/*
+ * Node maps only: NOREV (bit 2, nodes are 8-byte aligned) marks a slot whose
+ * tombstone must never be revived (I2): a slot of another key that an
+ * updater or copier passed on its way to a later slot with the same hash.
+ * Once set it stays set: every CAS on a node value word carries it over.
+ */
+#define LFM_V_NOREV ((uint64_t)4)
+#define LFM_NODE_BITS ((uint64_t)7) /* state bits below a node pointer */
+
+static inline struct lfmap_node *lfm_val_node(uint64_t v)
+{
+	return (struct lfmap_node *)(uintptr_t)(v & ~LFM_NODE_BITS);
+}
 
 /* Control word of every bucket of a chain (I5): overflow pointer | bits. */
 #define LFM_C_FROZEN ((uint64_t)1)

@@ -72,7 +72,7 @@ static uint64_t slot_bhash(const struct lfmap *m, uint64_t k, uint64_t v, uint64
 	if (m->kind == LFM_KIND_WORD)
 		return lfm_word_bhash(k, seed);
 	if (slot_seed != seed) {
-		const struct lfmap_node *n = (const struct lfmap_node *)(uintptr_t)(v & ~LFM_V_STATE);
+		const struct lfmap_node *n = lfm_val_node(v);
 		k = m->hash(m->key_of(n, m->cb_arg), seed, m->cb_arg);
 		if (k == 0)
 			k = 1; /* as node.c stores it */
@@ -138,7 +138,7 @@ static int emit(struct emit_ctx *e, uint64_t key, uint64_t val)
 		return 0;
 	if (e->m->kind == LFM_KIND_WORD)
 		return e->wfn(key, val >> 2, e->arg);
-	struct lfmap_node *n = (struct lfmap_node *)(uintptr_t)(val & ~LFM_V_STATE);
+	struct lfmap_node *n = lfm_val_node(val);
 	if (e->no_dedup)
 		return e->nfn(n, e->arg);
 	if (already_seen(e, n, key))

@@ -67,21 +67,24 @@ static void freeze_chain(struct lfm_bucket *b)
 
 /*
  * Node maps: is the U slot value cur (never EMPTY, never FROZEN: U does not
- * migrate during this migration, I8) the slot of the key of the node being
- * copied, from source bucket src of T?
- *  - its own pointer, LIVE or as a tombstone: yes;
- *  - another LIVE node: yes iff it has the same key (the copy was made, then
- *    users replaced it in place: upsert, replace, compute). LIVE when loaded,
- *    so dereferencing it is safe under the read lock;
- *  - a tombstone of another node: its key is unknown, and the node may be
- *    freed already (it may belong to another source bucket, see below), so
- *    it is never dereferenced. If src is FORWARDED, every entry of src was
- *    copied (I7), ours included: done. If not, no key of src has been
- *    written into U by a user yet (users reach U only after FORWARDED, I7;
- *    copies store LIVE values), so the tombstone is another key's: go on.
- *    Ordering: the tombstone's CAS happened after its writer saw its own
- *    source head FORWARDED; if that key were ours, our acquire load of the
- *    tombstone followed by the acquire load of src's head sees FORWARDED.
+ * migrate during this migration, I8) the copy of node x, from source bucket
+ * src of T, or does it show that x was copied?
+ *  - x's own pointer, LIVE or as a tombstone: yes;
+ *  - another LIVE node with x's key: yes (the copy was made, then users
+ *    replaced it in place: upsert, replace, compute). LIVE when loaded, so
+ *    dereferencing it is safe under the read lock;
+ *  - anything else (a LIVE node of another key; a tombstone, whose node is
+ *    never dereferenced: it may be freed already, and after a reseed it may
+ *    belong to another source bucket): yes iff src is FORWARDED, since
+ *    then every entry of src was copied (I7), x included. If src is not
+ *    FORWARDED, no user has written a key of src into U yet (users reach
+ *    U only after FORWARDED, I7), so x's copy, if made, is untouched, and
+ *    this is another key's slot.
+ * Ordering: if this is x's copy slot and it holds something else, users
+ * removed x's key there after seeing src FORWARDED (and maybe another key
+ * of the same hash revived the slot since, I2). Every write of a value word
+ * is a CAS (acq_rel), so our acquire load of cur synchronizes with that
+ * removal, and the acquire load of src's head then sees FORWARDED.
  * Several source buckets share one full hash in U only after a reseed (same
  * seed: one h, one bucket of T), and only when the user hash collides under
  * U's seed but not under T's; then a user insert of the other key may take
@@ -89,16 +92,49 @@ static void freeze_chain(struct lfm_bucket *b)
  * count as its copy.
  */
 static bool slot_is_ours(const struct lfmap *m, struct lfm_bucket *src, uint64_t cur,
-			 uint64_t node)
+			 const struct lfmap_node *x)
 {
-	const struct lfmap_node *n = (const struct lfmap_node *)(uintptr_t)(cur & ~LFM_V_STATE);
-	const struct lfmap_node *x = (const struct lfmap_node *)(uintptr_t)node;
+	const struct lfmap_node *n = lfm_val_node(cur);
 	if (n == x)
 		return true;
-	if (cur & LFM_V_LIVE)
-		return m->match(n, m->key_of(x, m->cb_arg), m->cb_arg) != 0;
+	if ((cur & LFM_V_LIVE) && m->match(n, m->key_of(x, m->cb_arg), m->cb_arg))
+		return true;
 	return (lfm_load_acquire(&src->ctrl) & LFM_C_FORWARDED) != 0;
 }
+
+#ifndef LFM_EXPERIMENT_LAGGING_HELPER /* that variant stores plainly */
+/*
+ * Node maps: the copy's decision at one U slot with the entry's hash. Returns
+ * true if the entry is in U now (copied here, or before: slot_is_ours), false
+ * to go on to the next slot. A slot of another key is made non-revivable
+ * before the copier passes it (I2): once the copy is made, no earlier slot
+ * with its hash may become a candidate for a user insert of its key.
+ */
+static bool node_copy_at(const struct lfmap *m, struct lfm_bucket *src, struct lfm_slot *sl,
+			 uint64_t val)
+{
+	const struct lfmap_node *x = lfm_val_node(val);
+	/* acquire: a LIVE node is matched (published by its release CAS). */
+	uint64_t cur = lfm_load_acquire(&sl->val);
+	for (;;) {
+		if (cur == 0) {
+			LFM_EXP_POINT(LFM_EXP_COPY_SLOT);
+			/* acq_rel: release publishes the copy; failure re-reads
+			 * the winner with acquire, classified below. */
+			if (lfm_cas_acq_rel(&sl->val, &cur, val))
+				return true;
+			continue;
+		}
+		if (slot_is_ours(m, src, cur, x))
+			return true;
+		/* Another key's slot: non-revivable from now on. (FROZEN is
+		 * impossible in U, I8; if met, the word is final, I4.) */
+		if ((cur & (LFM_V_NOREV | LFM_V_FROZEN)) ||
+		    lfm_cas_acq_rel(&sl->val, &cur, cur | LFM_V_NOREV))
+			return false;
+	}
+}
+#endif
 
 /*
  * Copy one live entry into U (I6). The entry's slot in U is found exactly as
@@ -112,7 +148,9 @@ static bool slot_is_ours(const struct lfmap *m, struct lfm_bucket *src, uint64_t
  * Node maps: key is the full hash of the node's key under U's seed (after a
  * reseed, recomputed by copy_chain). Several slots may share it; the copy
  * takes the first slot with that hash whose value is EMPTY (CAS) or is the
- * key's slot (slot_is_ours); a failed CAS is classified the same way.
+ * key's slot (slot_is_ours); a failed CAS is classified the same way, and
+ * slots of other keys are made non-revivable as the copier passes them
+ * (node_copy_at).
  * Copiers of one source bucket copy the same sequence in the same order, and
  * a slot's key never changes once its value is set (I2), so they converge on
  * one layout, and the first slot of a key in U is always the copy's: user
@@ -127,8 +165,9 @@ static int copy_entry(struct lfmap *m, struct lfm_table *u, struct lfm_bucket *s
 	bool word = m->kind == LFM_KIND_WORD;
 	uint64_t bh = word ? lfm_word_bhash(key, u->seed) : lfm_node_bhash(key);
 	struct lfm_bucket *b = &u->buckets[bh & u->mask];
-	uint64_t node = val & ~LFM_V_STATE;
 
+	if (!word)
+		val &= ~LFM_V_NOREV; /* per table: U's copiers mark U's slots (I2) */
 	for (;;) {
 		for (int s = 0; s < LFM_SLOTS; s++) {
 			struct lfm_slot *sl = &b->slot[s];
@@ -141,19 +180,24 @@ static int copy_entry(struct lfmap *m, struct lfm_table *u, struct lfm_bucket *s
 			}
 			if (k != key)
 				continue;
-			uint64_t cur = lfm_load_acquire(&sl->val);
-			if (!word && cur != 0 && !slot_is_ours(m, src, cur, node))
-				continue; /* a slot of another key with the same hash */
-			LFM_EXP_POINT(LFM_EXP_COPY_SLOT);
 #ifdef LFM_EXPERIMENT_LAGGING_HELPER
 			/* Pitfall "a lagging helper writing into next with a plain
 			 * store" (I6): overwrites a newer user update in U. */
+			uint64_t cur = lfm_load_acquire(&sl->val);
+			if (!word && cur != 0 && !slot_is_ours(m, src, cur, lfm_val_node(val)))
+				continue; /* a slot of another key with the same hash */
+			LFM_EXP_POINT(LFM_EXP_COPY_SLOT);
 			lfm_store_relaxed(&sl->val, val);
-			(void)cur;
 #else
-			if (cur == 0 && !lfm_cas_acq_rel(&sl->val, &cur, val) && !word &&
-			    !slot_is_ours(m, src, cur, node))
-				continue; /* lost the EMPTY slot to another key */
+			if (!word) {
+				if (!node_copy_at(m, src, sl, val))
+					continue;
+				return 0;
+			}
+			uint64_t cur = lfm_load_acquire(&sl->val);
+			LFM_EXP_POINT(LFM_EXP_COPY_SLOT);
+			if (cur == 0)
+				(void)lfm_cas_acq_rel(&sl->val, &cur, val);
 #endif
 			return 0; /* copied now, or before (I6) */
 		}
@@ -199,8 +243,7 @@ static int copy_chain(struct lfmap *m, struct lfm_table *t, struct lfm_table *u,
 				continue; /* EMPTY or tombstone: nothing to move */
 			uint64_t k = lfm_load_relaxed(&b->slot[s].key);
 			if (rehash) {
-				const struct lfmap_node *n =
-					(const struct lfmap_node *)(uintptr_t)(v & ~LFM_V_STATE);
+				const struct lfmap_node *n = lfm_val_node(v);
 				k = m->hash(m->key_of(n, m->cb_arg), u->seed, m->cb_arg);
 				if (k == 0)
 					k = 1; /* 0 means unclaimed (node.c) */

@@ -2,14 +2,20 @@
  * node.c - the intrusive map. A slot's key word holds the full hash h of the
  * key (0 remapped to 1), its value word the node pointer | LIVE. Several
  * slots may share one h (hash collisions); at most one of them holds a LIVE
- * node of a given key (I2), and a tombstone (node pointer without LIVE) is
- * never revived, so a lagging copier can recognise its node (I6).
+ * node of a given key (I2).
  *
- * Insert rule (I2): a key goes into the first slot with hash h whose value
- * is EMPTY, claiming unclaimed slots (0 -> h) on the way. If a key is LIVE at
- * slot j, every earlier h-slot is non-EMPTY forever (values never return to
- * EMPTY), so all inserters of one key meet at the same EMPTY slot and exactly
- * one value CAS wins.
+ * Insert rule (I2): a key goes into the first slot with hash h that is a
+ * candidate: EMPTY, or a tombstone without NOREV (a tombstone's node may be
+ * freed, so its key is unknown; reviving it is safe by the rule, not by a
+ * key comparison). Unclaimed slots are claimed (0 -> h) on the way. Every
+ * update passing a LIVE slot of another key with hash h first sets NOREV on
+ * it, so a slot that an update passed never becomes a candidate again. Hence
+ * if key A is LIVE at slot j, no earlier h-slot is a candidate, now or later:
+ * all inserters of A meet at the same candidate slot, exactly one value CAS
+ * wins, and A's slot only moves forward in the chain. With a hash that does
+ * not collide in 64 bits no slot is ever passed, and remove + insert of one
+ * key reuses its slot (before NOREV existed every insert after a remove took
+ * a new slot, and churn lengthened chains until a compaction).
  */
 #include "internal.h"
 
@@ -29,11 +35,6 @@ static inline uint64_t node_hash(const struct lfmap *m, const struct lfm_table *
 {
 	uint64_t h = m->hash(key, t->seed, m->cb_arg);
 	return h != 0 ? h : 1; /* 0 means "unclaimed" in a key word */
-}
-
-static inline struct lfmap_node *val_node(uint64_t v)
-{
-	return (struct lfmap_node *)(uintptr_t)(v & ~LFM_V_STATE);
 }
 
 static inline uint64_t live_val(struct lfmap_node *n)
@@ -106,7 +107,7 @@ static bool node_decide(const struct lfmap *m, struct node_req *r, struct lfmap_
 				return false;
 			}
 			/* a node of another key would corrupt the map (I1) */
-			if (nn == NULL || ((uintptr_t)nn & LFM_V_STATE) ||
+			if (nn == NULL || ((uintptr_t)nn & LFM_NODE_BITS) ||
 			    !m->match(nn, r->key, m->cb_arg)) {
 				r->ret = -EINVAL;
 				return false;
@@ -160,7 +161,7 @@ static bool reseed_futile(const struct lfmap *m, const struct lfm_table *t,
 			uint64_t v = lfm_load_acquire(&b->slot[s].val);
 			if (!(v & LFM_V_LIVE))
 				continue;
-			uint64_t h = m->hash(m->key_of(val_node(v), m->cb_arg), seed, m->cb_arg);
+			uint64_t h = m->hash(m->key_of(lfm_val_node(v), m->cb_arg), seed, m->cb_arg);
 			idx[n++] = lfm_node_bhash(h != 0 ? h : 1) & t->mask;
 		}
 		b = lfm_ctrl_next(lfm_load_acquire(&b->ctrl));
@@ -226,19 +227,34 @@ static int node_rmw(struct lfmap *m, struct node_req *r)
 					continue;
 				uint64_t v = lfm_load_acquire(&sl->val);
 				struct lfmap_node *cur;
+			classify:
 				if (v & LFM_V_LIVE) {
-					cur = val_node(v);
-					if (!is_key(m, r, cur))
+					cur = lfm_val_node(v);
+					if (!is_key(m, r, cur)) {
+						/*
+						 * I2: another key with hash h. Make the
+						 * slot non-revivable before passing it
+						 * (a frozen slot is final already, I4).
+						 * acq_rel: failure re-reads the value
+						 * with acquire (a new node is matched).
+						 */
+						if (!(v & (LFM_V_NOREV | LFM_V_FROZEN)) &&
+						    !lfm_cas_acq_rel(&sl->val, &v, v | LFM_V_NOREV))
+							goto classify;
 						continue;
-				} else if ((v & ~LFM_V_FROZEN) == 0) {
-					cur = NULL; /* EMPTY: I2, the key is absent */
+					}
+				} else if ((v & LFM_V_NOREV) == 0) {
+					/* EMPTY or a revivable tombstone: the first
+					 * candidate, so the key is absent (I2). */
+					cur = NULL;
 				} else {
-					continue; /* tombstone: never revived */
+					continue; /* a tombstone that is never revived */
 				}
 				if (!node_decide(m, r, cur, h, &nv))
 					return r->ret; /* valid if frozen: head seen unforwarded */
 				if (v & LFM_V_FROZEN)
 					goto frozen;
+				nv |= v & LFM_V_NOREV; /* NOREV stays (I2) */
 				/* acq_rel: release publishes the node (and its hash);
 				 * failure re-reads with acquire. */
 				if (lfm_cas_acq_rel(&sl->val, &v, nv)) {
@@ -308,8 +324,8 @@ struct lfmap_node *lfm_node_lookup(struct lfmap *m, const void *key)
 			/* acquire: the node's contents were written before the
 			 * release CAS that mapped it. */
 			uint64_t v = lfm_load_acquire(&b->slot[__builtin_ctz(hit)].val);
-			if ((v & LFM_V_LIVE) && m->match(val_node(v), key, m->cb_arg))
-				return val_node(v);
+			if ((v & LFM_V_LIVE) && m->match(lfm_val_node(v), key, m->cb_arg))
+				return lfm_val_node(v);
 		}
 		if (lfm_bucket_has_unclaimed(b))
 			return NULL; /* I1 */
@@ -331,7 +347,7 @@ struct lfmap_node *lfmap_lookup_rcu(struct lfmap *m, const void *key)
 
 static bool bad_node(const struct lfmap_node *n)
 {
-	return n == NULL || ((uintptr_t)n & LFM_V_STATE) != 0;
+	return n == NULL || ((uintptr_t)n & LFM_NODE_BITS) != 0; /* I2: NOREV bit */
 }
 
 int lfmap_insert_rcu(struct lfmap *m, struct lfmap_node *node, struct lfmap_node **existing)

@@ -33,9 +33,24 @@ void *lfm_alloc(struct lfmap *m, size_t size, size_t align)
 		return p;
 	}
 	if (use_mmap(m, size)) {
-		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
+		/*
+		 * Map 2 MiB more and trim, so the array starts on a huge-page
+		 * boundary: transparent huge pages only back aligned 2 MiB
+		 * ranges, and an unaligned 2.5 MiB table got none, faulting
+		 * 4 KiB at a time instead. lfm_free unmaps exactly [p, p+size).
+		 */
+		size_t len = size + LFM_MMAP_MIN;
+		char *raw = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+				 -1, 0);
+		if (raw == MAP_FAILED)
 			return NULL;
+		char *a = (char *)(((uintptr_t)raw + LFM_MMAP_MIN - 1) & ~(uintptr_t)(LFM_MMAP_MIN - 1));
+		size_t end = (size + 4095) & ~(size_t)4095;
+		if (a > raw)
+			(void)munmap(raw, (size_t)(a - raw));
+		if (raw + len > a + end)
+			(void)munmap(a + end, (size_t)(raw + len - (a + end)));
+		p = a;
 #ifdef MADV_HUGEPAGE
 		(void)madvise(p, size, MADV_HUGEPAGE); /* best effort */
 #endif

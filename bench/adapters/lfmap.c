@@ -1,6 +1,10 @@
 /* bench/adapters/lfmap.c - lfmap's word-key map and intrusive node map,
- * used through the public API only, the way a daemon would use them. */
+ * used through the public API only, the way a daemon would use them. The
+ * node map's read-side sections use the flavor's inline rcu_read_lock
+ * (_LGPL_SOURCE), as the rculfhash adapter does and as lfmap/node.h allows;
+ * the word map takes its read lock inside each call. */
 #define _GNU_SOURCE
+#define _LGPL_SOURCE
 #include <stdlib.h>
 #include <urcu/urcu-memb.h>
 #include <lfmap.h>
@@ -91,13 +95,13 @@ static void *n_create(size_t n)
 static int n_get(void *m, uint64_t k, uint64_t *v)
 {
 	int r = 0;
-	lfmap_read_lock(m);
+	urcu_memb_read_lock();
 	struct lfmap_node *n = lfmap_lookup_rcu(m, &k);
 	if (n) {
 		*v = lfmap_container_of(n, struct item, node)->val;
 		r = 1;
 	}
-	lfmap_read_unlock(m);
+	urcu_memb_read_unlock();
 	return r;
 }
 static int n_ins(void *m, uint64_t k, uint64_t v)
@@ -107,9 +111,9 @@ static int n_ins(void *m, uint64_t k, uint64_t v)
 		abort();
 	it->key = k;
 	it->val = v;
-	lfmap_read_lock(m);
+	urcu_memb_read_lock();
 	int r = lfmap_insert_rcu(m, &it->node, NULL);
-	lfmap_read_unlock(m);
+	urcu_memb_read_unlock();
 	if (r == 0)
 		return 1;
 	free(it); /* never published */
@@ -126,11 +130,11 @@ static void item_free_cb(struct rcu_head *h)
 static int n_rem(void *m, uint64_t k)
 {
 	struct lfmap_node *old;
-	lfmap_read_lock(m);
+	urcu_memb_read_lock();
 	int r = lfmap_remove_rcu(m, &k, &old);
 	if (r == 0)
 		lfmap_call_rcu(m, &lfmap_container_of(old, struct item, node)->rcu, item_free_cb);
-	lfmap_read_unlock(m);
+	urcu_memb_read_unlock();
 	return r == 0;
 }
 static void *n_create_reg(size_t n)
