@@ -217,6 +217,7 @@ struct lfm_table {
 	lfm_word mig_kind; /* enum lfmap_resize of the migration out of this table */
 	lfm_word mig_start_ns;
 	lfm_word evac_writer, evac_bg; /* buckets forwarded, by who forwarded them */
+	lfm_word bg_writer_mark; /* evac_writer at the last background step */
 	uint64_t removes_base; /* map's removal count when the table was created */
 	struct rcu_head rcu; /* retirement */
 	struct lfmap *map;
