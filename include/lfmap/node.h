@@ -9,7 +9,8 @@
  * the map's flavor (call_rcu / synchronize_rcu). A node may be in at most one
  * map at a time, and must not be reinserted before it was removed.
  * Keys are whatever config.key_of returns; a node's key must not change while
- * the node is in a map.
+ * the node is in a map. Nodes must be 8-byte aligned (natural for struct
+ * lfmap_node; a node in a packed struct may not be): -EINVAL otherwise.
  *
  * Every function here must be called with the map's read lock held, from a
  * thread registered with the map's flavor. Nodes returned are valid until the
