@@ -16,9 +16,6 @@
 #include "internal.h"
 
 #define LFM_MMAP_MIN ((size_t)1 << 21) /* 2 MiB: one huge page */
-#ifndef LFM_HUGE_TABLE_MIN
-#define LFM_HUGE_TABLE_MIN LFM_MMAP_MIN
-#endif
 
 static bool use_mmap(const struct lfmap *m, size_t size)
 {
@@ -82,11 +79,13 @@ void lfm_free(struct lfmap *m, void *p, size_t size)
  * Overflow pool: a table whose bucket array is mmap'd (built-in allocator,
  * >= 2 MiB) gets at least LFM_POOL_DIV-th as many overflow buckets again in
  * the same mapping (rounded up to whole huge pages: a partial last page was
- * faulted 4 KiB at a time; growing to 4M keys, 900 -> 550 writer faults). Appends take them with one fetch-add instead of a malloc, and,
- * above all, in pages of the table's huge-page mapping: a malloc'd overflow
- * bucket often meant a fresh 4 KiB page, and a page fault costs more than
- * 10 us on this VM, which was most of the growth latency tail
- * (docs/PERFORMANCE.md, "Growth"). Untouched pool pages cost no memory. At
+ * faulted 4 KiB at a time; growing to 4M keys, 900 -> 550 writer faults).
+ * Appends take them with one fetch-add instead of a malloc, and, above all,
+ * in pages of the table's huge-page mapping: a malloc'd overflow bucket
+ * often meant a fresh 4 KiB page, and a page fault costs more than 10 us on
+ * this VM, which was most of the growth latency tail (docs/PERFORMANCE.md,
+ * "Growth"). Untouched pool pages cost no memory (but a huge page is
+ * faulted whole: the first pool bucket used in one costs 2 MiB of RSS). At
  * the grow threshold (2.25 entries per 3-slot bucket) about 19% of buckets
  * overflow (Poisson); beyond the pool, appends fall back to malloc.
  * Pool buckets are never freed one by one: they go with the table.
@@ -101,7 +100,7 @@ struct lfm_table *lfm_table_new(struct lfmap *m, uint64_t nbuckets, uint64_t see
 	size_t array = (size_t)nbuckets * sizeof(struct lfm_bucket);
 	uint64_t pool = 0;
 	t->bytes = array;
-	if (m->allocator.alloc == NULL && array >= LFM_HUGE_TABLE_MIN) {
+	if (use_mmap(m, array)) {
 		/* Whole huge pages: the pool takes the rest of the last one
 		 * (at least nbuckets / LFM_POOL_DIV buckets). */
 		size_t want = array + (size_t)(nbuckets / LFM_POOL_DIV) * sizeof(struct lfm_bucket);
