@@ -28,6 +28,9 @@
  *   updates the reader's key in the new table; the released reader returns
  *   the old or the new value (both linearizable: the update overlapped it);
  *   after the reader leaves and a grace period passes, the resize succeeds.
+ * lagging_copier/<case>: a node-map copier parked just before its copy CAS
+ *   while the migration finishes and users rewrite the slot (I6,
+ *   slot_is_ours in lib/migrate.c); it must not copy the entry again.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -422,6 +425,192 @@ out:
 	free(s);
 }
 
+/* ---- node maps: a copier parked before its copy (I6, slot_is_ours) ---------- */
+
+/*
+ * lagging_copier/<case>: node map, every key with one hash (all entries
+ * compete for the same slots). X (key 1) is in T; a grow starts. The victim
+ * evacuates and parks at LFM_EXP_COPY_SLOT: it found U's first slot with X's
+ * hash EMPTY and is about to CAS X in. The main thread finishes the
+ * migration (X copied into that slot, the bucket forwarded, the root moved
+ * to U), then, in U:
+ *   removed  removes X (the slot becomes X's tombstone);
+ *   revived  removes X, then inserts Y (key 2, same hash), which revives
+ *            X's tombstone (the first candidate, I2);
+ *   replaced replaces X by X2 (key 1) in place;
+ *   replaced_removed replaces X by X2, then removes key 1 (X2's tombstone).
+ * Released, the victim's CAS fails and it classifies the slot with
+ * slot_is_ours. It must treat each case as "copied before": the source head
+ * is FORWARDED, so whatever the slot holds is the result of users' writes
+ * after the copy. Going on to the next slot would copy X again (X mapped
+ * after its remove, or key 1 mapped twice). `removed` and `replaced` are
+ * recognised by the node or its key; `revived` (a LIVE node of another key)
+ * and `replaced_removed` (another node's tombstone) only by the FORWARDED
+ * rule, and fail if it is weakened (checked by mutation, docs/NOTES.md).
+ */
+enum lag_case { LAG_REMOVED, LAG_REVIVED, LAG_REPLACED, LAG_REPLACED_REMOVED };
+
+struct lag_item {
+	struct lfmap_node ln;
+	uint64_t key;
+};
+
+static uint64_t lag_hash(const void *key, uint64_t seed, void *arg)
+{
+	(void)key, (void)seed, (void)arg;
+	return UINT64_C(0x1234567887654321);
+}
+
+static int lag_match(const struct lfmap_node *n, const void *key, void *arg)
+{
+	(void)arg;
+	return lfmap_container_of(n, struct lag_item, ln)->key == *(const uint64_t *)key;
+}
+
+static const void *lag_key_of(const struct lfmap_node *n, void *arg)
+{
+	(void)arg;
+	return &lfmap_container_of(n, struct lag_item, ln)->key;
+}
+
+struct lag_state {
+	struct lfmap *m;
+	atomic_int rc;
+};
+
+static void lag_victim(struct mt_thread *t)
+{
+	struct lag_state *s = t->arg;
+	is_victim = true;
+	atomic_store(&s->rc, lfmap_migrate_step(s->m, 0));
+	is_victim = false;
+}
+
+static int lag_visit(struct lfmap_node *n, void *arg)
+{
+	uint64_t *seen = arg;
+	uint64_t k = lfmap_container_of(n, struct lag_item, ln)->key;
+	if (k == 1 || k == 2)
+		seen[k]++;
+	else
+		MT_FAIL("foreach: unexpected key %" PRIu64, k);
+	return 0;
+}
+
+/* The first slot with the one hash in the current table: its node, or NULL
+ * (EMPTY), with *tomb set for a tombstone. Test-only peek at the layout. */
+static const struct lfmap_node *lag_first_slot(struct lfmap *m, bool *tomb)
+{
+	struct lfm_table *u = (struct lfm_table *)(uintptr_t)lfm_load_acquire(&m->root);
+	uint64_t h = lag_hash(NULL, 0, NULL);
+	struct lfm_bucket *b = &u->buckets[lfm_node_bhash(h) & u->mask];
+	uint64_t v = lfm_load_acquire(&b->slot[0].val);
+	*tomb = v != 0 && !(v & LFM_V_LIVE);
+	return (v & LFM_V_LIVE) ? lfm_val_node(v) : NULL;
+}
+
+static void lagging_copier(const void *arg)
+{
+	enum lag_case c = (enum lag_case)(intptr_t)arg;
+	static const char *const names[] = { "removed", "revived", "replaced",
+					     "replaced_removed" };
+	struct lag_item *x = calloc(1, sizeof *x), *y = calloc(1, sizeof *y),
+			*x2 = calloc(1, sizeof *x2);
+	x->key = 1, y->key = 2, x2->key = 1;
+	struct lfmap_config cfg;
+	lfmap_config_init(&cfg);
+	cfg.max_work = 1;
+	cfg.flags = LFMAP_F_NO_AUTO_GROW | LFMAP_F_NO_AUTO_SHRINK | LFMAP_F_NO_BACKGROUND |
+		    LFMAP_F_FIXED_SEED;
+	cfg.seed = mt_test_seed();
+	cfg.hash = lag_hash;
+	cfg.match = lag_match;
+	cfg.key_of = lag_key_of;
+	struct lag_state s = { .m = lfmap_create(&cfg) };
+	MT_CHECK(s.m != NULL, "lfmap_create: %s", strerror(errno));
+	if (!s.m)
+		goto out;
+	uint64_t one = 1, two = 2;
+	mt_read_lock(s.m);
+	MT_CHECK_RC(lfmap_insert_rcu(s.m, &x->ln, NULL), 0, "insert X");
+	mt_read_unlock(s.m);
+	MT_CHECK_RC(lfmap_resize(s.m, LFMAP_RESIZE_GROW), 0, "resize grow");
+
+	reset_hook(LFM_EXP_COPY_SLOT);
+	struct mt_group *g = mt_spawn(1, lag_victim, &s);
+	if (!wait_parked(5000)) {
+		MT_FAIL("the victim never reached LFM_EXP_COPY_SLOT");
+		atomic_store(&release_it, 1);
+		mt_join(g);
+		goto out_map;
+	}
+	uint64_t fin = stats(s.m).migrations_finished;
+	MT_CHECK_RC(lfmap_migrate_step(s.m, 0), 0, "finish the migration past the victim");
+	MT_CHECK(stats(s.m).migrations_finished == fin + 1, "the migration did not finish");
+	bool tomb = false;
+	MT_CHECK(lag_first_slot(s.m, &tomb) == &x->ln, "X was not copied into U's first slot");
+
+	struct lfmap_node *old = NULL;
+	mt_read_lock(s.m);
+	if (c == LAG_REPLACED || c == LAG_REPLACED_REMOVED) {
+		MT_CHECK_RC(lfmap_replace_rcu(s.m, &x2->ln, &old), 0, "replace X by X2");
+		MT_CHECK(old == &x->ln, "replace handed back %p, not X", (void *)old);
+		if (c == LAG_REPLACED_REMOVED)
+			MT_CHECK_RC(lfmap_remove_rcu(s.m, &one, NULL), 0, "remove X2");
+	} else {
+		MT_CHECK_RC(lfmap_remove_rcu(s.m, &one, &old), 0, "remove X");
+		MT_CHECK(old == &x->ln, "remove handed back %p, not X", (void *)old);
+		if (c == LAG_REVIVED)
+			MT_CHECK_RC(lfmap_insert_rcu(s.m, &y->ln, NULL), 0, "insert Y");
+	}
+	mt_read_unlock(s.m);
+	/* The precondition the case stands for, as the layout shows it. */
+	const struct lfmap_node *first = lag_first_slot(s.m, &tomb);
+	if (c == LAG_REMOVED || c == LAG_REPLACED_REMOVED)
+		MT_CHECK(first == NULL && tomb, "case %s: the slot is not a tombstone", names[c]);
+	else
+		MT_CHECK(first == (c == LAG_REVIVED ? &y->ln : &x2->ln),
+			 "case %s: U's first slot does not hold the new node", names[c]);
+
+	atomic_store(&release_it, 1);
+	mt_join(g);
+	MT_CHECK(atomic_load(&s.rc) >= 0, "victim's lfmap_migrate_step returned %d",
+		 atomic_load(&s.rc));
+
+	mt_read_lock(s.m);
+	struct lfmap_node *n1 = lfmap_lookup_rcu(s.m, &one), *n2 = lfmap_lookup_rcu(s.m, &two);
+	uint64_t seen[3] = { 0, 0, 0 };
+	MT_CHECK_RC(lfmap_foreach_rcu(s.m, lag_visit, seen), 0, "foreach");
+	mt_read_unlock(s.m);
+	size_t exact = 0;
+	MT_CHECK_RC(lfmap_count_exact(s.m, &exact), 0, "lfmap_count_exact");
+	struct lfmap_node *want1 = c == LAG_REPLACED ? &x2->ln : NULL;
+	MT_CHECK(n1 == want1, "case %s: key 1 maps to %p, want %p (X %p): the lagging copier "
+		 "copied X again", names[c], (void *)n1, (void *)want1, (void *)&x->ln);
+	MT_CHECK(n2 == (c == LAG_REVIVED ? &y->ln : NULL), "case %s: key 2 maps to %p", names[c],
+		 (void *)n2);
+	size_t want = c == LAG_REVIVED || c == LAG_REPLACED;
+	MT_CHECK(exact == want, "case %s: count_exact %zu, want %zu", names[c], exact, want);
+	MT_CHECK(seen[1] + seen[2] == want, "case %s: foreach saw %" PRIu64 " + %" PRIu64
+		 " nodes, want %zu", names[c], seen[1], seen[2], want);
+	mt_note("lagging copier, case %s: X not copied again", names[c]);
+	/* Empty the map (the nodes are ours; no node_free). */
+	mt_read_lock(s.m);
+	(void)lfmap_remove_rcu(s.m, &one, NULL);
+	(void)lfmap_remove_rcu(s.m, &two, NULL);
+	(void)lfmap_remove_rcu(s.m, &one, NULL); /* a duplicate, if the copier made one */
+	mt_read_unlock(s.m);
+out_map:
+	reset_hook(-1);
+	quiesce(s.m);
+	MT_CHECK_RC(lfmap_destroy(s.m), 0, "destroy");
+	mt_synchronize_rcu();
+out:
+	free(x);
+	free(y);
+	free(x2);
+}
+
 int main(int argc, char **argv)
 {
 	lfm_exp_hook = park_hook;
@@ -434,5 +623,11 @@ int main(int argc, char **argv)
 	mt_register("stalled_evacuator/before_forward", stalled_evacuator,
 		    (const void *)(intptr_t)LFM_EXP_BEFORE_FORWARD);
 	mt_register("reader_hop_blocks_next_migration", reader_hop_blocks_next_migration, NULL);
+	mt_register("lagging_copier/removed", lagging_copier, (const void *)(intptr_t)LAG_REMOVED);
+	mt_register("lagging_copier/revived", lagging_copier, (const void *)(intptr_t)LAG_REVIVED);
+	mt_register("lagging_copier/replaced", lagging_copier,
+		    (const void *)(intptr_t)LAG_REPLACED);
+	mt_register("lagging_copier/replaced_removed", lagging_copier,
+		    (const void *)(intptr_t)LAG_REPLACED_REMOVED);
 	return mt_main(argc, argv);
 }
