@@ -55,6 +55,18 @@ pc() { # pkg-config --$1 $2, or a warning (ci/deps.sh installs the package)
 	echo "urcu_libs = $(pc libs liburcu-memb)"
 	echo "criterion_cflags = $(pc cflags criterion)"
 	echo "criterion_libs = $(pc libs criterion)"
+	# TLS descriptors for liblfmap.so's objects (it reaches liburcu's
+	# per-thread reader through them: a lookup 9.7 -> 8.7 ns through the
+	# .so, docs/PERFORMANCE.md "Shared library"; liblfmap.a keeps the
+	# default: in an executable the linker relaxes either dialect, and
+	# TLS descriptors leave a 2-byte nop per access there); where gcc
+	# lacks the option (other architectures), the default dialect. gcc:
+	# the compiler of ninja/release.ninja.
+	if echo 'int x;' | gcc -mtls-dialect=gnu2 -fPIC -x c -c -o /dev/null - 2>/dev/null; then
+		echo "tls_cflags = -mtls-dialect=gnu2"
+	else
+		echo "tls_cflags ="
+	fi
 } >"$tmp/config.ninja"
 
 # ---- sources.ninja
@@ -68,6 +80,17 @@ pc() { # pkg-config --$1 $2, or a warning (ci/deps.sh installs the package)
 		objs="$objs $o"
 	done
 	echo "build \$builddir/liblfmap.a: ar$objs"
+	# The shared library's objects: the same sources with $tls_cflags
+	# (config.ninja; ninja/release.ninja links them into liblfmap.so).
+	sobjs=
+	for f in lib/*.c; do
+		[ -f "$f" ] && ok_name "$f" || continue
+		o="\$builddir/obj-so/lib/$(stem "$f").o"
+		echo "build $o: cc $f"
+		echo "  extra_cflags = \$tls_cflags"
+		sobjs="$sobjs $o"
+	done
+	echo "build \$builddir/liblfmap-so.a: ar$sobjs"
 
 	harness=
 	if [ -f tests/mt/harness.c ]; then
