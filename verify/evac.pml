@@ -310,29 +310,28 @@ inline migrate_work()
 		:: else -> evacuate(); done++
 		fi
 	od;
+	/* the verified walk: from a snapshot vv, step wi past every head seen
+	 * FORWARDED (evacuating a stuck one with budget left), then publish
+	 * verified = max(verified, wi) (the CAS loop), finish if at the end */
 	checks = 0;
+	atomic { G; vv = verified };
+	wi = vv;
 	do
-	:: checks >= 8 * budget + 8 -> break
+	:: checks >= 8 * budget + 8 || wi >= NT -> break
 	:: else ->
-		/* load verified, load the head; if FORWARDED, the CAS of verified
-		 * (a failed CAS only leads to re-reading it) */
-		atomic {
-			G; vv = verified;
-			if
-			:: vv < NT -> ec = ctrl[0]; if :: (ec & CFWD) -> verified = vv + 1 :: else fi
-			:: else
-			fi
-		};
+		atomic { G; ec = ctrl[0] };
 		if
-		:: vv >= NT -> finish(); break
-		:: vv < NT && !(ec & CFWD) && done >= budget -> break
-		:: vv < NT && !(ec & CFWD) && done < budget ->
-			evacuate(); done++;
-			atomic { G; if :: verified == vv -> verified = vv + 1 :: else fi }
-		:: else
+		:: !(ec & CFWD) && done >= budget -> break
+		:: !(ec & CFWD) && done < budget -> evacuate(); done++; wi++
+		:: else -> wi++
 		fi;
 		checks++
-	od
+	od;
+	atomic { G; if :: verified < wi -> verified = wi :: else fi; vv = verified };
+	if
+	:: vv >= NT -> finish()
+	:: else
+	fi
 }
 
 #define MIGLOCALS byte eb, ec, es, ev, ek, ub, us, budget, done, wi, checks, vv
