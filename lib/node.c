@@ -308,16 +308,19 @@ struct lfmap_node *lfm_node_lookup(struct lfmap *m, const void *key)
 	struct lfm_bucket *b = &t->buckets[lfm_node_bhash(h) & t->mask];
 
 	/* I7: seen not FORWARDED before the scan, or go to next (I8: once).
-	 * (Experiment NO_RECHECK drops the check, as in the word map.) */
+	 * (Experiment NO_RECHECK drops the check, as in the word map.) The
+	 * control word also ends the chain early (lfm_chain_ends_at). */
+	uint64_t c = lfm_load_acquire(&b->ctrl);
 #ifndef LFM_EXPERIMENT_NO_RECHECK
-	if (LFM_UNLIKELY(lfm_load_acquire(&b->ctrl) & LFM_C_FORWARDED)) {
+	if (LFM_UNLIKELY(c & LFM_C_FORWARDED)) {
 		struct lfm_table *u = lfm_next_acquire(t);
 		if (u->seed != t->seed)
 			h = node_hash(m, u, key);
 		b = &u->buckets[lfm_node_bhash(h) & u->mask];
+		c = lfm_load_acquire(&b->ctrl);
 	}
 #endif
-	do {
+	for (;;) {
 		/* The slots with hash h, all compared at once (no branch per
 		 * slot: lfm_bucket_match); usually one. */
 		for (unsigned hit = lfm_bucket_match(b, h); hit != 0; hit &= hit - 1) {
@@ -327,11 +330,11 @@ struct lfmap_node *lfm_node_lookup(struct lfmap *m, const void *key)
 			if ((v & LFM_V_LIVE) && m->match(lfm_val_node(v), key, m->cb_arg))
 				return lfm_val_node(v);
 		}
-		if (lfm_bucket_has_unclaimed(b))
+		if (lfm_chain_ends_at(b, c))
 			return NULL; /* I1 */
-		b = lfm_ctrl_next(lfm_load_acquire(&b->ctrl));
-	} while (b != NULL);
-	return NULL;
+		b = lfm_ctrl_next(c);
+		c = lfm_load_acquire(&b->ctrl);
+	}
 }
 
 struct lfmap_node *lfmap_lookup_rcu(struct lfmap *m, const void *key)

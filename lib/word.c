@@ -253,19 +253,22 @@ static LFM_ALWAYS_INLINE int word_get(struct lfmap *m, uint64_t key, uint64_t *v
 	 * Before returning a frozen value or "absent", a reader must have seen
 	 * the head not FORWARDED (I7): this one load before the scan. If it is
 	 * FORWARDED, next holds the bucket's keys and is itself not migrating
-	 * while we are in this read-side section (I8).
+	 * while we are in this read-side section (I8). acquire: also pairs
+	 * with the release CAS that appended the overflow bucket c points to.
 	 */
+	uint64_t c = lfm_load_acquire(&b->ctrl);
 #ifndef LFM_EXPERIMENT_NO_RECHECK
 	/* (Experiment NO_RECHECK drops this check: pitfall "a reader
 	 * returning a frozen value without having seen the bucket not
 	 * FORWARDED", a stale read, I7.) */
-	if (LFM_UNLIKELY(lfm_load_acquire(&b->ctrl) & LFM_C_FORWARDED)) {
+	if (LFM_UNLIKELY(c & LFM_C_FORWARDED)) {
 		t = lfm_next_acquire(t);
 		b = &t->buckets[lfm_word_bhash(key, t->seed) & t->mask];
 		LFM_EXP_POINT(LFM_EXP_READER_HOP);
+		c = lfm_load_acquire(&b->ctrl);
 	}
 #endif
-	do {
+	for (;;) {
 		unsigned hit = lfm_bucket_match(b, key);
 		if (LFM_LIKELY(hit != 0)) {
 			/* I1: one slot per key and table. acquire: the value
@@ -273,13 +276,11 @@ static LFM_ALWAYS_INLINE int word_get(struct lfmap *m, uint64_t key, uint64_t *v
 			v = lfm_load_acquire(&b->slot[__builtin_ctz(hit)].val);
 			goto out;
 		}
-		if (lfm_bucket_has_unclaimed(b))
-			return -ENOENT; /* I1: claimed slots form a prefix */
-		/* acquire: pairs with the release CAS that appended the next
-		 * bucket, whose contents we read next. */
-		b = lfm_ctrl_next(lfm_load_acquire(&b->ctrl));
-	} while (b != NULL);
-	return -ENOENT;
+		if (lfm_chain_ends_at(b, c))
+			return -ENOENT; /* I1 */
+		b = lfm_ctrl_next(c);
+		c = lfm_load_acquire(&b->ctrl);
+	}
 out:
 	if (!(v & LFM_V_LIVE))
 		return -ENOENT;
