@@ -178,17 +178,11 @@ static inline unsigned lfm_bucket_match(const struct lfm_bucket *b, uint64_t k)
 	return lfm_bucket_match_claim(b, k, &unused);
 }
 
-/* Whether bucket b has an unclaimed slot: by I1 (claimed slots form a
- * prefix) exactly when its last slot is unclaimed; the key then is in no
- * later bucket of the chain. For readers only (see above). */
-static inline bool lfm_bucket_has_unclaimed(const struct lfm_bucket *b)
-{
-	return lfm_load_relaxed(&b->slot[LFM_SLOTS - 1].key) == 0;
-}
-
 /*
  * A reader's "the key is not in this chain" after a scan of bucket b found
- * no match: b has an unclaimed slot (I1), or b had no overflow bucket when
+ * no match: b has an unclaimed slot, which by I1 (claimed slots form a
+ * prefix) is exactly when its last slot is unclaimed, so the key is in no
+ * later bucket; or b had no overflow bucket when
  * the reader loaded its control word c, before the scan. The second half is
  * linearizable at that load: the key's slot, if any, was in b then, and a
  * slot's key never changes (I1), so the scan would have found it. One

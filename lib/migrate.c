@@ -293,12 +293,21 @@ static int evacuate(struct lfmap *m, struct lfm_table *t, uint64_t i)
 	return !(old & LFM_C_FORWARDED);
 }
 
+/* Buckets forwarded by one call of a writer or of the background (stats and
+ * the background's pacing only: relaxed). */
+static void count_forwarded(struct lfm_table *t, bool by_writer, uint64_t fwd)
+{
+	if (fwd != 0)
+		lfm_fetch_add_relaxed(by_writer ? &t->evac_writer : &t->evac_bg, fwd);
+}
+
 int lfm_evacuate(struct lfmap *m, struct lfm_table *t, uint64_t i, bool by_writer)
 {
 	int r = evacuate(m, t, i);
-	if (r > 0)
-		lfm_fetch_add_relaxed(by_writer ? &t->evac_writer : &t->evac_bg, 1);
-	return r < 0 ? r : 0;
+	if (r < 0)
+		return r;
+	count_forwarded(t, by_writer, (uint64_t)r);
+	return 0;
 }
 
 #ifdef LFM_EXPERIMENT
@@ -452,7 +461,8 @@ int lfm_migrate_work(struct lfmap *m, struct lfm_table *t, uint64_t budget, bool
 			r = evacuate(m, t, i);
 			if (r < 0) {
 				lfm_store_relaxed(&t->alloc_stuck, 1);
-				goto out;
+				count_forwarded(t, by_writer, fwd);
+				return r;
 			}
 			fwd += (uint64_t)r;
 			done++;
@@ -483,17 +493,12 @@ int lfm_migrate_work(struct lfmap *m, struct lfm_table *t, uint64_t budget, bool
 		w++;
 	}
 	/* Counted before finish(), which reports the table's totals. */
-	if (fwd != 0)
-		lfm_fetch_add_relaxed(by_writer ? &t->evac_writer : &t->evac_bg, fwd);
-	fwd = 0;
+	count_forwarded(t, by_writer, fwd);
 	/* acq_rel: release for the walk above; a failed CAS re-reads v. */
 	while (v < w && !lfm_cas_acq_rel(&t->verified, &v, w))
 		;
 	if (v >= n || w >= n)
 		finish(m, t);
-out:
-	if (fwd != 0)
-		lfm_fetch_add_relaxed(by_writer ? &t->evac_writer : &t->evac_bg, fwd);
 	return r < 0 ? r : 0;
 }
 
