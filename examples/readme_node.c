@@ -12,21 +12,6 @@ struct item {
 	struct lfmap *map;
 };
 
-static uint64_t h(const void *k, uint64_t seed, void *a)
-{
-	(void)a;
-	return lfmap_hash_u64(*(const uint64_t *)k, seed);
-}
-static int eq(const struct lfmap_node *n, const void *k, void *a)
-{
-	(void)a;
-	return lfmap_container_of(n, struct item, node)->id == *(const uint64_t *)k;
-}
-static const void *key(const struct lfmap_node *n, void *a)
-{
-	(void)a;
-	return &lfmap_container_of(n, struct item, node)->id;
-}
 static void free_item(struct rcu_head *r)
 {
 	struct item *it = lfmap_container_of(r, struct item, rcu);
@@ -44,9 +29,8 @@ int main(void)
 	urcu_memb_register_thread();
 	struct lfmap_config cfg;
 	lfmap_config_init(&cfg);
-	cfg.hash = h;
-	cfg.match = eq;
-	cfg.key_of = key;
+	cfg.key_size = sizeof(uint64_t); /* built-in hash and compare of item.id */
+	cfg.key_offset = LFMAP_KEY_OFFSET(struct item, node, id);
 	cfg.node_free = node_free; /* destroy frees what is left */
 	struct lfmap *m = lfmap_create(&cfg);
 

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 /* liburcu's inline (LGPL) read side: lfm_read_lock below inlines
  * urcu-memb's read lock and unlock into the callers (rcu_glue.c). */
 #ifndef _LGPL_SOURCE
@@ -258,6 +259,8 @@ struct lfmap {
 	uint32_t kind;
 	uint32_t flags;
 	uint32_t grow_pct, shrink_pct, max_work;
+	uint32_t key_size;  /* node maps: built-in fixed-size key (0: callbacks) */
+	ptrdiff_t key_off;  /* ... at this offset from the struct lfmap_node */
 	uint64_t min_buckets; /* automatic shrinks stop at the initial size */
 	const struct rcu_flavor_struct *flavor;
 	uint64_t (*hash)(const void *key, uint64_t seed, void *arg);
@@ -310,13 +313,95 @@ static inline uint64_t lfm_word_bhash(uint64_t key, uint64_t seed)
 	return lfm_mix64((key ^ seed) * (seed | 1));
 }
 
-/* Bucket hash of a node map's full hash (already seeded by the user). */
-static inline uint64_t lfm_node_bhash(uint64_t h)
-{
-	return lfm_mix64(h);
-}
 
 LFM_HIDDEN uint64_t lfm_siphash13(const void *data, size_t len, uint64_t k0, uint64_t k1);
+
+/*
+ * A node map's key: three callbacks, or the built-in fixed-size key
+ * (lfmap_config.key_size). Every engine path goes through the helpers below,
+ * so the two ways to describe a key cannot drift apart. The _as forms take
+ * the mode as a constant so that a hot path specialised per mode (node.c
+ * lfm_node_lookup) keeps no branch and no call for the built-in keys; the
+ * plain forms read it from the map.
+ */
+enum lfm_keymode { LFM_KEYS_CALLBACKS, LFM_KEYS_BYTES, LFM_KEYS_U64 };
+
+static inline enum lfm_keymode lfm_keymode(const struct lfmap *m)
+{
+	return m->key_size == 8 ? LFM_KEYS_U64 : m->key_size != 0 ? LFM_KEYS_BYTES
+								  : LFM_KEYS_CALLBACKS;
+}
+
+static inline uint64_t lfm_key_load64(const void *p)
+{
+	uint64_t x;
+	memcpy(&x, p, sizeof x); /* any alignment */
+	return x;
+}
+
+static inline __attribute__((always_inline)) const void *
+lfm_node_key_as(const struct lfmap *m, enum lfm_keymode km, const struct lfmap_node *n)
+{
+	if (km != LFM_KEYS_CALLBACKS)
+		return (const char *)n + m->key_off;
+	return m->key_of(n, m->cb_arg);
+}
+
+/* The full hash a node map stores in a slot's key word (never 0: 0 means
+ * unclaimed). */
+static inline __attribute__((always_inline)) uint64_t
+lfm_key_hash_as(const struct lfmap *m, enum lfm_keymode km, const void *key, uint64_t seed)
+{
+	uint64_t h;
+	if (km == LFM_KEYS_U64)
+		h = lfm_word_bhash(lfm_key_load64(key), seed); /* = lfmap_hash_u64 */
+	else if (km == LFM_KEYS_BYTES)
+		h = lfmap_hash_bytes(key, m->key_size, seed);
+	else
+		h = m->hash(key, seed, m->cb_arg);
+	return h != 0 ? h : 1;
+}
+
+static inline __attribute__((always_inline)) bool
+lfm_key_match_as(const struct lfmap *m, enum lfm_keymode km, const struct lfmap_node *n,
+		 const void *key)
+{
+	if (km == LFM_KEYS_U64)
+		return lfm_key_load64((const char *)n + m->key_off) == lfm_key_load64(key);
+	if (km == LFM_KEYS_BYTES)
+		return memcmp((const char *)n + m->key_off, key, m->key_size) == 0;
+	return m->match(n, key, m->cb_arg) != 0;
+}
+
+/* Bucket hash of a node map's full hash. A user's hash callback may be
+ * weak in its low bits, so it is mixed; the built-in keys' hashes (seeded
+ * multiply-xorshift, SipHash) are already mixed. */
+static inline __attribute__((always_inline)) uint64_t lfm_node_bhash_as(enum lfm_keymode km,
+									 uint64_t h)
+{
+	return km == LFM_KEYS_CALLBACKS ? lfm_mix64(h) : h;
+}
+
+static inline const void *lfm_node_key(const struct lfmap *m, const struct lfmap_node *n)
+{
+	return lfm_node_key_as(m, lfm_keymode(m), n);
+}
+
+static inline uint64_t lfm_key_hash(const struct lfmap *m, const void *key, uint64_t seed)
+{
+	return lfm_key_hash_as(m, lfm_keymode(m), key, seed);
+}
+
+static inline bool lfm_key_match(const struct lfmap *m, const struct lfmap_node *n,
+				 const void *key)
+{
+	return lfm_key_match_as(m, lfm_keymode(m), n, key);
+}
+
+static inline uint64_t lfm_node_bhash(const struct lfmap *m, uint64_t h)
+{
+	return lfm_node_bhash_as(lfm_keymode(m), h);
+}
 LFM_HIDDEN uint64_t lfm_random_seed(void);
 
 /* ---- memory (table.c) ---------------------------------------------------- */

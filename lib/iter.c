@@ -73,11 +73,9 @@ static uint64_t slot_bhash(const struct lfmap *m, uint64_t k, uint64_t v, uint64
 		return lfm_word_bhash(k, seed);
 	if (slot_seed != seed) {
 		const struct lfmap_node *n = lfm_val_node(v);
-		k = m->hash(m->key_of(n, m->cb_arg), seed, m->cb_arg);
-		if (k == 0)
-			k = 1; /* as node.c stores it */
+		k = lfm_key_hash(m, lfm_node_key(m, n), seed);
 	}
-	return lfm_node_bhash(k);
+	return lfm_node_bhash(m, k);
 }
 
 static bool already_seen(struct emit_ctx *e, struct lfmap_node *n, uint64_t k)
@@ -87,7 +85,7 @@ static bool already_seen(struct emit_ctx *e, struct lfmap_node *n, uint64_t k)
 		struct lfmap_node *o = e->seen[j].node;
 		if (o == n)
 			return true;
-		if (e->seen[j].key == k && m->match(n, m->key_of(o, m->cb_arg), m->cb_arg))
+		if (e->seen[j].key == k && lfm_key_match(m, n, lfm_node_key(m, o)))
 			return true;
 	}
 	return false;

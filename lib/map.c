@@ -33,6 +33,16 @@ static uint64_t pow2_at_least(uint64_t n)
 	return p;
 }
 
+/* A node map describes its key by three callbacks or by key_size and
+ * key_offset (the built-in fixed-size key), never both. */
+static bool node_keys_ok(const struct lfmap_config *cfg)
+{
+	bool callbacks = cfg->hash != NULL || cfg->match != NULL || cfg->key_of != NULL;
+	if (cfg->key_size != 0)
+		return !callbacks && cfg->key_size <= UINT32_MAX;
+	return cfg->hash != NULL && cfg->match != NULL && cfg->key_of != NULL;
+}
+
 struct lfmap *lfm_map_create(const struct lfmap_config *ucfg, int kind)
 {
 	struct lfmap_config cfg;
@@ -48,8 +58,7 @@ struct lfmap *lfm_map_create(const struct lfmap_config *ucfg, int kind)
 	    cfg.shrink_pct * 2 >= cfg.grow_pct ||
 	    cfg.max_work == 0 || cfg.size_hint > (SIZE_MAX >> 8) ||
 	    (cfg.allocator.alloc == NULL) != (cfg.allocator.free == NULL) ||
-	    (kind == LFM_KIND_NODE &&
-	     (cfg.hash == NULL || cfg.match == NULL || cfg.key_of == NULL))) {
+	    (kind == LFM_KIND_NODE && !node_keys_ok(&cfg))) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -72,6 +81,8 @@ struct lfmap *lfm_map_create(const struct lfmap_config *ucfg, int kind)
 	m->key_of = cfg.key_of;
 	m->node_free = cfg.node_free;
 	m->cb_arg = cfg.cb_arg;
+	m->key_size = kind == LFM_KIND_NODE ? (uint32_t)cfg.key_size : 0;
+	m->key_off = cfg.key_offset;
 	m->allocator = cfg.allocator;
 	m->trace = cfg.trace;
 	m->trace_arg = cfg.trace_arg;

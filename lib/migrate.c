@@ -97,7 +97,7 @@ static bool slot_is_ours(const struct lfmap *m, struct lfm_bucket *src, uint64_t
 	const struct lfmap_node *n = lfm_val_node(cur);
 	if (n == x)
 		return true;
-	if ((cur & LFM_V_LIVE) && m->match(n, m->key_of(x, m->cb_arg), m->cb_arg))
+	if ((cur & LFM_V_LIVE) && lfm_key_match(m, n, lfm_node_key(m, x)))
 		return true;
 	return (lfm_load_acquire(&src->ctrl) & LFM_C_FORWARDED) != 0;
 }
@@ -163,7 +163,7 @@ static int copy_entry(struct lfmap *m, struct lfm_table *u, struct lfm_bucket *s
 		      uint64_t key, uint64_t val)
 {
 	bool word = m->kind == LFM_KIND_WORD;
-	uint64_t bh = word ? lfm_word_bhash(key, u->seed) : lfm_node_bhash(key);
+	uint64_t bh = word ? lfm_word_bhash(key, u->seed) : lfm_node_bhash(m, key);
 	struct lfm_bucket *b = &u->buckets[bh & u->mask];
 
 	if (!word)
@@ -244,9 +244,7 @@ static int copy_chain(struct lfmap *m, struct lfm_table *t, struct lfm_table *u,
 			uint64_t k = lfm_load_relaxed(&b->slot[s].key);
 			if (rehash) {
 				const struct lfmap_node *n = lfm_val_node(v);
-				k = m->hash(m->key_of(n, m->cb_arg), u->seed, m->cb_arg);
-				if (k == 0)
-					k = 1; /* 0 means unclaimed (node.c) */
+				k = lfm_key_hash(m, lfm_node_key(m, n), u->seed);
 			}
 			int r = copy_entry(m, u, head, k, v & ~LFM_V_FROZEN);
 			if (r < 0)

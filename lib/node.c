@@ -30,11 +30,11 @@ struct node_req {
 	struct lfmap_node *out; /* node current when the op took effect */
 };
 
+/* The key's full hash under table t's seed (never 0: lfm_key_hash_as). */
 static inline uint64_t node_hash(const struct lfmap *m, const struct lfm_table *t,
 				 const void *key)
 {
-	uint64_t h = m->hash(key, t->seed, m->cb_arg);
-	return h != 0 ? h : 1; /* 0 means "unclaimed" in a key word */
+	return lfm_key_hash(m, key, t->seed);
 }
 
 static inline uint64_t live_val(struct lfmap_node *n)
@@ -48,12 +48,45 @@ static inline void set_node_hash(struct lfmap_node *n, uint64_t h)
 	__atomic_store_n(&n->hash, h, __ATOMIC_RELAXED);
 }
 
+/* node_decide for compute(): calls the user's fn, so it keeps its frame
+ * (and its call) off the other operations' path. */
+static __attribute__((noinline)) bool node_decide_compute(const struct lfmap *m,
+							  struct node_req *r,
+							  struct lfmap_node *cur, uint64_t h,
+							  uint64_t *nv)
+{
+	struct lfmap_node *nn = NULL;
+	int verdict = r->fn(cur, &nn, r->arg);
+	r->ret = verdict;
+	if (verdict == LFMAP_COMPUTE_SET) {
+		if (nn != NULL && nn == cur) { /* SET of the mapped node: KEEP */
+			r->ret = LFMAP_COMPUTE_KEEP;
+			return false;
+		}
+		/* a node of another key would corrupt the map (I1) */
+		if (nn == NULL || ((uintptr_t)nn & LFM_NODE_BITS) || !lfm_key_match(m, nn, r->key)) {
+			r->ret = -EINVAL;
+			return false;
+		}
+		set_node_hash(nn, h);
+		*nv = live_val(nn);
+		return true;
+	}
+	if (verdict == LFMAP_COMPUTE_REMOVE) {
+		*nv = (uint64_t)(uintptr_t)cur;
+		return cur != NULL;
+	}
+	if (verdict != LFMAP_COMPUTE_KEEP && verdict >= 0)
+		r->ret = -EINVAL; /* negative verdicts are errors, passed on */
+	return false;
+}
+
 /*
  * Outcome for the key's current node cur (NULL: absent). Returns true if the
  * slot must change to *nv, false if the op completes without writing.
  */
-static bool node_decide(const struct lfmap *m, struct node_req *r, struct lfmap_node *cur,
-			uint64_t h, uint64_t *nv)
+static inline bool node_decide(const struct lfmap *m, struct node_req *r, struct lfmap_node *cur,
+			       uint64_t h, uint64_t *nv)
 {
 	r->out = cur;
 	if (cur != NULL && cur == r->node && r->op != N_REMOVE_NODE) {
@@ -97,33 +130,8 @@ static bool node_decide(const struct lfmap *m, struct node_req *r, struct lfmap_
 		r->ret = 0;
 		*nv = (uint64_t)(uintptr_t)cur; /* tombstone keeps the pointer (I6) */
 		return true;
-	case N_COMPUTE: {
-		struct lfmap_node *nn = NULL;
-		int verdict = r->fn(cur, &nn, r->arg);
-		r->ret = verdict;
-		if (verdict == LFMAP_COMPUTE_SET) {
-			if (nn != NULL && nn == cur) { /* SET of the mapped node: KEEP */
-				r->ret = LFMAP_COMPUTE_KEEP;
-				return false;
-			}
-			/* a node of another key would corrupt the map (I1) */
-			if (nn == NULL || ((uintptr_t)nn & LFM_NODE_BITS) ||
-			    !m->match(nn, r->key, m->cb_arg)) {
-				r->ret = -EINVAL;
-				return false;
-			}
-			set_node_hash(nn, h);
-			*nv = live_val(nn);
-			return true;
-		}
-		if (verdict == LFMAP_COMPUTE_REMOVE) {
-			*nv = (uint64_t)(uintptr_t)cur;
-			return cur != NULL;
-		}
-		if (verdict != LFMAP_COMPUTE_KEEP && verdict >= 0)
-			r->ret = -EINVAL; /* negative verdicts are errors, passed on */
-		return false;
-	}
+	case N_COMPUTE:
+		return node_decide_compute(m, r, cur, h, nv);
 	}
 	set_node_hash(r->node, h);
 	*nv = live_val(r->node);
@@ -133,7 +141,7 @@ static bool node_decide(const struct lfmap *m, struct node_req *r, struct lfmap_
 /* Is the LIVE node n the one mapped for the request's key? */
 static inline bool is_key(const struct lfmap *m, const struct node_req *r, struct lfmap_node *n)
 {
-	return n == r->node || n == r->expected || m->match(n, r->key, m->cb_arg);
+	return n == r->node || n == r->expected || lfm_key_match(m, n, r->key);
 }
 
 /*
@@ -161,8 +169,8 @@ static bool reseed_futile(const struct lfmap *m, const struct lfm_table *t,
 			uint64_t v = lfm_load_acquire(&b->slot[s].val);
 			if (!(v & LFM_V_LIVE))
 				continue;
-			uint64_t h = m->hash(m->key_of(lfm_val_node(v), m->cb_arg), seed, m->cb_arg);
-			idx[n++] = lfm_node_bhash(h != 0 ? h : 1) & t->mask;
+			uint64_t h = lfm_key_hash(m, lfm_node_key(m, lfm_val_node(v)), seed);
+			idx[n++] = lfm_node_bhash(m, h) & t->mask;
 		}
 		b = lfm_ctrl_next(lfm_load_acquire(&b->ctrl));
 	}
@@ -199,7 +207,7 @@ static int node_rmw(struct lfmap *m, struct node_req *r)
 
 	for (;;) {
 		uint64_t h = node_hash(m, t, r->key);
-		uint64_t i = lfm_node_bhash(h) & t->mask;
+		uint64_t i = lfm_node_bhash(m, h) & t->mask;
 		struct lfm_bucket *head = &t->buckets[i];
 		uint64_t nv;
 
@@ -301,11 +309,16 @@ static int node_rmw(struct lfmap *m, struct node_req *r)
 
 /* ---- lookup: wait-free, no RMW, no fence ----------------------------------- */
 
-struct lfmap_node *lfm_node_lookup(struct lfmap *m, const void *key)
+/*
+ * The lookup, written once and specialised per key mode (km is a constant
+ * in each instance): with the built-in 8-byte key it makes no call at all.
+ */
+static inline __attribute__((always_inline)) struct lfmap_node *
+node_lookup_as(struct lfmap *m, enum lfm_keymode km, const void *key)
 {
 	struct lfm_table *t = lfm_root_acquire(m);
-	uint64_t h = node_hash(m, t, key);
-	struct lfm_bucket *b = &t->buckets[lfm_node_bhash(h) & t->mask];
+	uint64_t h = lfm_key_hash_as(m, km, key, t->seed);
+	struct lfm_bucket *b = &t->buckets[lfm_node_bhash_as(km, h) & t->mask];
 
 	/* I7: seen not FORWARDED before the scan, or go to next (I8: once).
 	 * (Experiment NO_RECHECK drops the check, as in the word map.) The
@@ -315,8 +328,8 @@ struct lfmap_node *lfm_node_lookup(struct lfmap *m, const void *key)
 	if (LFM_UNLIKELY(c & LFM_C_FORWARDED)) {
 		struct lfm_table *u = lfm_next_acquire(t);
 		if (u->seed != t->seed)
-			h = node_hash(m, u, key);
-		b = &u->buckets[lfm_node_bhash(h) & u->mask];
+			h = lfm_key_hash_as(m, km, key, u->seed);
+		b = &u->buckets[lfm_node_bhash_as(km, h) & u->mask];
 		c = lfm_load_acquire(&b->ctrl);
 	}
 #endif
@@ -327,7 +340,7 @@ struct lfmap_node *lfm_node_lookup(struct lfmap *m, const void *key)
 			/* acquire: the node's contents were written before the
 			 * release CAS that mapped it. */
 			uint64_t v = lfm_load_acquire(&b->slot[__builtin_ctz(hit)].val);
-			if ((v & LFM_V_LIVE) && m->match(lfm_val_node(v), key, m->cb_arg))
+			if ((v & LFM_V_LIVE) && lfm_key_match_as(m, km, lfm_val_node(v), key))
 				return lfm_val_node(v);
 		}
 		if (lfm_chain_ends_at(b, c))
@@ -337,13 +350,47 @@ struct lfmap_node *lfm_node_lookup(struct lfmap *m, const void *key)
 	}
 }
 
+/* One out-of-line instance per key mode; the entry points dispatch on the
+ * map's mode with tail calls. */
+static __attribute__((noinline)) struct lfmap_node *node_lookup_u64(struct lfmap *m,
+								    const void *key)
+{
+	return node_lookup_as(m, LFM_KEYS_U64, key);
+}
+
+static __attribute__((noinline)) struct lfmap_node *node_lookup_bytes(struct lfmap *m,
+								      const void *key)
+{
+	return node_lookup_as(m, LFM_KEYS_BYTES, key);
+}
+
+static __attribute__((noinline)) struct lfmap_node *node_lookup_cb(struct lfmap *m,
+								   const void *key)
+{
+	return node_lookup_as(m, LFM_KEYS_CALLBACKS, key);
+}
+
+static inline struct lfmap_node *node_lookup(struct lfmap *m, const void *key)
+{
+	if (m->key_size == 8)
+		return node_lookup_u64(m, key);
+	if (LFM_UNLIKELY(m->key_size != 0))
+		return node_lookup_bytes(m, key);
+	return node_lookup_cb(m, key);
+}
+
+struct lfmap_node *lfm_node_lookup(struct lfmap *m, const void *key)
+{
+	return node_lookup(m, key);
+}
+
 struct lfmap_node *lfmap_lookup_rcu(struct lfmap *m, const void *key)
 {
 	if (lfm_bad_map_rcu(m, LFM_KIND_NODE) || key == NULL) {
 		errno = EINVAL;
 		return NULL;
 	}
-	return lfm_node_lookup(m, key);
+	return node_lookup(m, key);
 }
 
 /* ---- updates ------------------------------------------------------------------ */
@@ -357,7 +404,7 @@ int lfmap_insert_rcu(struct lfmap *m, struct lfmap_node *node, struct lfmap_node
 {
 	if (lfm_bad_map_rcu(m, LFM_KIND_NODE) || bad_node(node))
 		return -EINVAL;
-	struct node_req r = {.op = N_INSERT, .key = m->key_of(node, m->cb_arg), .node = node};
+	struct node_req r = {.op = N_INSERT, .key = lfm_node_key(m, node), .node = node};
 	int ret = node_rmw(m, &r);
 	if (ret == -EEXIST && existing != NULL)
 		*existing = r.out;
@@ -368,7 +415,7 @@ int lfmap_upsert_rcu(struct lfmap *m, struct lfmap_node *node, struct lfmap_node
 {
 	if (lfm_bad_map_rcu(m, LFM_KIND_NODE) || bad_node(node))
 		return -EINVAL;
-	struct node_req r = {.op = N_UPSERT, .key = m->key_of(node, m->cb_arg), .node = node};
+	struct node_req r = {.op = N_UPSERT, .key = lfm_node_key(m, node), .node = node};
 	int ret = node_rmw(m, &r);
 	if (ret >= 0 && old != NULL)
 		*old = r.out;
@@ -379,7 +426,7 @@ int lfmap_replace_rcu(struct lfmap *m, struct lfmap_node *node, struct lfmap_nod
 {
 	if (lfm_bad_map_rcu(m, LFM_KIND_NODE) || bad_node(node))
 		return -EINVAL;
-	struct node_req r = {.op = N_REPLACE, .key = m->key_of(node, m->cb_arg), .node = node};
+	struct node_req r = {.op = N_REPLACE, .key = lfm_node_key(m, node), .node = node};
 	int ret = node_rmw(m, &r);
 	if (ret == 0 && old != NULL)
 		*old = r.out;
@@ -390,8 +437,8 @@ int lfmap_cmp_replace_rcu(struct lfmap *m, struct lfmap_node *expected, struct l
 {
 	if (lfm_bad_map_rcu(m, LFM_KIND_NODE) || bad_node(node) || bad_node(expected))
 		return -EINVAL;
-	const void *key = m->key_of(expected, m->cb_arg);
-	if (!m->match(node, key, m->cb_arg))
+	const void *key = lfm_node_key(m, expected);
+	if (!lfm_key_match(m, node, key))
 		return -EINVAL;
 	struct node_req r = {.op = N_CMPREPLACE, .key = key, .node = node, .expected = expected};
 	return node_rmw(m, &r);
@@ -412,7 +459,7 @@ int lfmap_remove_node_rcu(struct lfmap *m, struct lfmap_node *node)
 {
 	if (lfm_bad_map_rcu(m, LFM_KIND_NODE) || bad_node(node))
 		return -EINVAL;
-	struct node_req r = {.op = N_REMOVE_NODE, .key = m->key_of(node, m->cb_arg), .node = node};
+	struct node_req r = {.op = N_REMOVE_NODE, .key = lfm_node_key(m, node), .node = node};
 	return node_rmw(m, &r);
 }
 
@@ -438,7 +485,7 @@ int lfmap_compute_rcu(struct lfmap *m, const void *key, lfmap_compute_fn fn, voi
 int lfm_node_put(struct lfmap *m, struct lfmap_node *node, enum lfm_node_op op,
 		 struct lfmap_node **cur)
 {
-	struct node_req r = {.op = op, .key = m->key_of(node, m->cb_arg), .node = node};
+	struct node_req r = {.op = op, .key = lfm_node_key(m, node), .node = node};
 	int ret = node_rmw(m, &r);
 	if (cur != NULL)
 		*cur = ret >= 0 || ret == -EEXIST ? r.out : NULL;

@@ -113,6 +113,8 @@ struct lfmap *lfmap_str_create(const struct lfmap_config *ucfg)
 	cfg.key_of = str_key_of;
 	cfg.node_free = NULL;
 	cfg.cb_arg = NULL;
+	cfg.key_size = 0; /* the string map's own callbacks, always */
+	cfg.key_offset = 0;
 	return lfm_map_create(&cfg, LFM_KIND_STR);
 }
 

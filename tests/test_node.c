@@ -258,6 +258,164 @@ Test(node, insert_lookup_and_hash_field)
 	tu_node_delete(b);
 }
 
+/* ------------------------------------------------- built-in fixed-size keys */
+
+Test(node, builtin_key_config)
+{
+	struct tu_node_cb cb;
+	/* key_size together with any callback is ambiguous: EINVAL */
+	for (int extra = 0; extra < 3; extra++) {
+		struct lfmap_config cfg = tu_node_config(&cb, TU_KEY_U64);
+		if (extra == 0)
+			cfg.hash = tu_node_hash;
+		else if (extra == 1)
+			cfg.match = tu_node_match;
+		else
+			cfg.key_of = tu_node_key_of;
+		errno = 0;
+		cr_assert_null(lfmap_create(&cfg), "key_size with callback %d accepted", extra);
+		cr_assert_eq(errno, EINVAL);
+	}
+	/* key_size alone is a complete node config, offset 0 included */
+	struct lfmap_config cfg = tu_config();
+	cfg.key_size = 8;
+	struct lfmap *m = lfmap_create(&cfg);
+	cr_assert_not_null(m, "errno %d", errno);
+	destroy_ok(m);
+	/* a word map and a string map ignore it */
+	cfg = tu_config();
+	cfg.key_size = 3;
+	cfg.key_offset = -5;
+	m = lfmap_word_create(&cfg);
+	cr_assert_not_null(m);
+	destroy_ok(m);
+	m = lfmap_str_create(&cfg);
+	cr_assert_not_null(m);
+	char v = 0;
+	size_t vl = 0;
+	cr_assert_eq(lfmap_str_add(m, "abcdef", 6, "x", 1), 0);
+	cr_assert_eq(lfmap_str_add(m, "abcdeg", 6, "y", 1), 0);
+	cr_assert_eq(lfmap_str_get(m, "abcdef", 6, &v, 1, &vl), 0);
+	cr_assert_eq(v, 'x');
+	cr_assert_eq(vl, 1);
+	destroy_ok(m);
+}
+
+/* Keys handed to the map from unaligned buffers. */
+static struct lfmap_node *lookup_unaligned(struct lfmap *m, uint64_t key)
+{
+	unsigned char buf[16];
+	memcpy(buf + 3, &key, sizeof key);
+	lfmap_read_lock(m);
+	struct lfmap_node *n = lfmap_lookup_rcu(m, buf + 3);
+	lfmap_read_unlock(m);
+	return n;
+}
+
+static void builtin_key_many(int mode)
+{
+	struct lfmap_config cfg = tu_node_config(&g_cb, mode);
+	cfg.flags = LFMAP_F_FIXED_SEED | LFMAP_F_NO_BACKGROUND;
+	cfg.seed = UINT64_C(0x0123456789abcdef);
+	cfg.max_work = 1;
+	cfg.node_free = tu_node_free_cb;
+	struct lfmap *m = lfmap_create(&cfg);
+	cr_assert_not_null(m);
+	enum { N = 3000 };
+	struct tu_node **nodes = calloc(N, sizeof *nodes);
+	for (uint64_t k = 0; k < N; k++) {
+		nodes[k] = tu_node_new(k * 7919, k);
+		cr_assert_eq(insert(m, nodes[k], NULL), 0, "insert %" PRIu64, k);
+		/* the documented built-in hash, under the fixed seed */
+		uint64_t key = k * 7919, h;
+		if (mode == TU_KEY_U64)
+			h = lfmap_hash_u64(key, cfg.seed);
+		else
+			h = lfmap_hash_bytes(&key, 6, cfg.seed);
+		cr_assert_eq(nodes[k]->node.hash, h != 0 ? h : 1, "node->hash of key %" PRIu64, key);
+	}
+	cr_assert(tu_stats(m).grows > 0, "the map never grew");
+	/* across a reseed (every node rehashed with the built-in hash) */
+	cr_assert_eq(tu_resize_retry(m, LFMAP_RESIZE_RESEED), 0);
+	for (uint64_t k = 0; k < N; k += 2) {
+		if (k % 4 == 0)
+			tu_finish_migration(m);
+		cr_assert_eq(lookup_unaligned(m, k * 7919), &nodes[k]->node, "key %" PRIu64, k);
+		cr_assert_null(lookup(m, k * 7919 + 1));
+		struct lfmap_node *out = BADNODE;
+		cr_assert_eq(remove_key(m, k * 7919, &out), 0);
+		cr_assert_eq(out, &nodes[k]->node);
+		cr_assert_null(lookup(m, k * 7919));
+	}
+	tu_finish_migration(m);
+	cr_assert_eq(count_exact(m), N / 2);
+	for (uint64_t k = 1; k < N; k += 2)
+		cr_assert_eq(lookup(m, k * 7919), &nodes[k]->node, "key %" PRIu64, k);
+	if (mode == TU_KEY_BYTES6) {
+		/* only key_size bytes are the key: bit 48 and above are not */
+		struct tu_node *alias = tu_node_new(7919 + (UINT64_C(1) << 48), 0);
+		struct lfmap_node *ex = BADNODE;
+		cr_assert_eq(insert(m, alias, &ex), -EEXIST);
+		cr_assert_eq(ex, &nodes[1]->node);
+		tu_node_delete(alias);
+	}
+	destroy_ok(m); /* node_free sees the mapped half, once each */
+	tu_quiesce();
+	for (uint64_t k = 0; k < N; k++) {
+		cr_assert_eq(nodes[k]->freed_by_map, (int)(k % 2), "key %" PRIu64, k);
+		tu_node_delete(nodes[k]);
+	}
+	free(nodes);
+}
+
+Test(node, builtin_key_u64)
+{
+	builtin_key_many(TU_KEY_U64);
+}
+
+Test(node, builtin_key_bytes)
+{
+	builtin_key_many(TU_KEY_BYTES6);
+}
+
+/* A key after the node (positive offset), of odd size, unaligned. */
+struct named {
+	struct lfmap_node node;
+	char pad[3];
+	char name[13];
+};
+
+Test(node, builtin_key_after_the_node)
+{
+	struct lfmap_config cfg = tu_config();
+	cfg.key_size = sizeof(((struct named *)0)->name);
+	cfg.key_offset = LFMAP_KEY_OFFSET(struct named, node, name);
+	cr_assert_gt(cfg.key_offset, 0);
+	struct lfmap *m = lfmap_create(&cfg);
+	cr_assert_not_null(m);
+	static struct named items[40];
+	for (int i = 0; i < 40; i++) {
+		snprintf(items[i].name, sizeof items[i].name, "host-%07d", i * 31);
+		lfmap_read_lock(m);
+		cr_assert_eq(lfmap_insert_rcu(m, &items[i].node, NULL), 0);
+		lfmap_read_unlock(m);
+	}
+	for (int i = 0; i < 40; i++) {
+		char key[13];
+		snprintf(key, sizeof key, "host-%07d", i * 31);
+		lfmap_read_lock(m);
+		cr_assert_eq(lfmap_lookup_rcu(m, key), &items[i].node, "%s", key);
+		key[11] ^= 1; /* the last byte counts too */
+		cr_assert_null(lfmap_lookup_rcu(m, key));
+		lfmap_read_unlock(m);
+	}
+	lfmap_read_lock(m);
+	for (int i = 0; i < 40; i++)
+		cr_assert_eq(lfmap_remove_node_rcu(m, &items[i].node), 0);
+	lfmap_read_unlock(m);
+	destroy_ok(m);
+}
+
 Test(node, upsert_returns_0_then_1)
 {
 	struct lfmap *m = new_node_map(TU_HASH_GOOD, 0, false);

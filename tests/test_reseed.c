@@ -43,7 +43,7 @@ static uint64_t next_seed(uint64_t s)
 
 static bool in_bucket0(uint64_t h)
 {
-	return (lfm_node_bhash(h != 0 ? h : 1) & ((UINT64_C(1) << LOWBITS) - 1)) == 0;
+	return (lfm_node_bhash_as(LFM_KEYS_CALLBACKS, h != 0 ? h : 1) & ((UINT64_C(1) << LOWBITS) - 1)) == 0;
 }
 
 /* ------------------------------------------------------------ string flood */

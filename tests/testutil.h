@@ -357,7 +357,12 @@ enum tu_hash_mode {
 	TU_HASH_GOOD = 0,  /* seeded mix */
 	TU_HASH_MOD4 = 1,  /* key % 4: massive full-hash collisions */
 	TU_HASH_CONST = 2, /* every key hashes to the same value */
+	/* No callbacks: the built-in fixed-size key (lfmap_config.key_size),
+	 * tu_node.key in place. */
+	TU_KEY_U64 = 3,    /* key_size 8: the inline path */
+	TU_KEY_BYTES6 = 4, /* key_size 6: lfmap_hash_bytes + memcmp (keys < 2^48) */
 };
+#define TU_KEY_BUILTIN(mode) ((mode) >= TU_KEY_U64)
 
 struct tu_node_cb {
 	int mode;                  /* enum tu_hash_mode */
@@ -457,9 +462,16 @@ static inline struct lfmap_config tu_node_config(struct tu_node_cb *cb, int mode
 	memset(cb, 0, sizeof(*cb));
 	cb->mode = mode;
 	struct lfmap_config cfg = tu_config();
-	cfg.hash = tu_node_hash;
-	cfg.match = tu_node_match;
-	cfg.key_of = tu_node_key_of;
+	if (TU_KEY_BUILTIN(mode)) {
+		/* tu_node.key sits before the node: a negative offset;
+		 * little-endian, so 6 bytes are the key's low 48 bits. */
+		cfg.key_size = mode == TU_KEY_U64 ? 8 : 6;
+		cfg.key_offset = LFMAP_KEY_OFFSET(struct tu_node, node, key);
+	} else {
+		cfg.hash = tu_node_hash;
+		cfg.match = tu_node_match;
+		cfg.key_of = tu_node_key_of;
+	}
 	cfg.cb_arg = cb;
 	return cfg;
 }

@@ -85,9 +85,18 @@ static void *n_create(size_t n)
 	c.size_hint = n;
 	c.flags |= LFMAP_F_FIXED_SEED;
 	c.seed = BENCH_SEED;
-	c.hash = n_hash;
-	c.match = n_match;
-	c.key_of = n_key;
+	/* The built-in 8-byte key (no callbacks), as a user with integer keys
+	 * would configure it; LFMAP_BENCH_NODE_CALLBACKS=1 measures the
+	 * callback path instead (docs/PERFORMANCE.md, "The node map"). */
+	const char *cb = getenv("LFMAP_BENCH_NODE_CALLBACKS");
+	if (cb != NULL && cb[0] == '1') {
+		c.hash = n_hash;
+		c.match = n_match;
+		c.key_of = n_key;
+	} else {
+		c.key_size = sizeof(uint64_t);
+		c.key_offset = LFMAP_KEY_OFFSET(struct item, node, key);
+	}
 	c.node_free = n_free;
 	tune(&c);
 	return lfmap_create(&c);

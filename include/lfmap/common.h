@@ -142,6 +142,18 @@ struct lfmap_config {
 	 * value when the map is created, lines go to stderr. */
 	void (*trace)(void *arg, const char *line);
 	void *trace_arg;
+	/* Node maps only, instead of hash, match and key_of: the key is the
+	 * key_size bytes at key_offset bytes from the struct lfmap_node (negative
+	 * when the key comes before the node in your struct; see
+	 * LFMAP_KEY_OFFSET in <lfmap/node.h>). lfmap hashes it with the map's
+	 * seed (lfmap_hash_u64 of the 8-byte word when key_size is 8,
+	 * lfmap_hash_bytes otherwise) and compares it bytewise, inline, with no
+	 * callback: the fast path for fixed-size keys. A key passed to lookup,
+	 * remove or compute is a pointer to key_size bytes, any alignment.
+	 * key_size 0 (the default) means the callbacks; setting key_size
+	 * together with any of hash, match or key_of is -EINVAL at create. */
+	size_t key_size;
+	ptrdiff_t key_offset;
 };
 
 /* Fill cfg with defaults: memb flavor, grow at 75%, shrink below 10%,

@@ -8,8 +8,9 @@
  * still visible to concurrent readers: free it only after a grace period of
  * the map's flavor (call_rcu / synchronize_rcu). A node may be in at most one
  * map at a time, and must not be reinserted before it was removed.
- * Keys are whatever config.key_of returns; a node's key must not change while
- * the node is in a map. Nodes must be 8-byte aligned (natural for struct
+ * Keys are whatever config.key_of returns, or the config.key_size bytes at
+ * config.key_offset from the node (the built-in key); a node's key must not
+ * change while the node is in a map. Nodes must be 8-byte aligned (natural for struct
  * lfmap_node; a node in a packed struct may not be): -EINVAL otherwise.
  *
  * Every function here must be called with the map's read lock held, from a
@@ -34,7 +35,9 @@ struct lfmap_node {
 	 * lfmap_resize(LFMAP_RESIZE_RESEED)) moves nodes to a table with
 	 * another seed without rewriting it, so it may be the hash under an
 	 * earlier seed; lfmap itself never reads it to locate a node (it
-	 * hashes key_of(node) under the current seed). Read-only for users
+	 * hashes the node's key under the current seed). With the built-in
+	 * key it is lfmap_hash_u64 (key_size 8) or lfmap_hash_bytes of the
+	 * key under that seed. Read-only for users
 	 * while the node is in a map. */
 	uint64_t hash;
 };
@@ -42,10 +45,17 @@ struct lfmap_node {
 #define lfmap_container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
+/* For lfmap_config.key_offset: where the key member of type lies relative
+ * to its struct lfmap_node member (may be negative). */
+#define LFMAP_KEY_OFFSET(type, node_member, key_member) \
+	((ptrdiff_t)offsetof(type, key_member) - (ptrdiff_t)offsetof(type, node_member))
+
 /*
- * Create an intrusive map. cfg must be non-NULL and set hash, match and
- * key_of. Any thread; no RCU requirement. Returns the map, or NULL with errno
- * EINVAL (bad configuration) or ENOMEM.
+ * Create an intrusive map. cfg must be non-NULL and set either hash, match
+ * and key_of, or key_size and key_offset (built-in hashing and comparison of
+ * a fixed-size key inside the node: no callbacks on the hot path). Any
+ * thread; no RCU requirement. Returns the map, or NULL with errno EINVAL
+ * (bad configuration) or ENOMEM.
  */
 LFMAP_API struct lfmap *lfmap_create(const struct lfmap_config *cfg);
 
@@ -86,7 +96,7 @@ LFMAP_API int lfmap_replace_rcu(struct lfmap *map, struct lfmap_node *node,
 
 /*
  * Replace expected by node, only if expected is still the node mapped for its
- * key. node's key must equal expected's key (checked with match: -EINVAL).
+ * key. node's key must equal expected's key (checked like a lookup: -EINVAL).
  * Read lock held. Returns 0, -ECANCELED (another node is mapped for the key),
  * -ENOENT (no node for the key), -EEXIST (node itself is already mapped),
  * -EINVAL, -ENOMEM.
@@ -118,7 +128,7 @@ enum lfmap_compute {
 /*
  * Lock-free read-modify-write. fn gets the current node for key (NULL if
  * absent) and returns a verdict; for LFMAP_COMPUTE_SET it stores the node to
- * install in *newnode (its key must match key: checked with match, else
+ * install in *newnode (its key must match key: checked like a lookup, else
  * -EINVAL; SET of the node already mapped counts as KEEP). If the map changed in
  * between, fn is called again with the new current node, so fn must be
  * repeatable and must not assume its earlier *newnode was installed.

@@ -15,7 +15,8 @@
  *                    node still mapped reaches node_free exactly once and
  *                    allocated == freed (LeakSanitizer checks the rest)
  * Variants: /collide (a hash with 61 distinct values), /slowcb (callbacks
- * that sometimes stall, making lagging helpers common).
+ * that sometimes stall, making lagging helpers common), /key8 (no
+ * callbacks: the built-in 8-byte key, lfmap_config.key_size).
  *
  *   upsert_only      the smallest workload that must keep one node per key:
  *                    upserts of 64 keys (no remove); afterwards every key is
@@ -177,7 +178,8 @@ static const void *n_key_of(const struct lfmap_node *n, void *arg)
 struct ntest {
 	const struct mt_mode *mode;
 	bool collide;
-	bool slow; /* slow-callback mode */
+	bool slow;  /* slow-callback mode */
+	bool key8;  /* built-in 8-byte key instead of the callbacks */
 };
 
 static struct lfmap *make_map(struct lfmap_config *cfg, const struct ntest *nt)
@@ -189,9 +191,14 @@ static struct lfmap *make_map(struct lfmap_config *cfg, const struct ntest *nt)
 	atomic_store(&n_destroy_bad, 0);
 	mt_config(cfg, nt->mode);
 	atomic_store(&slow_cbs, nt->slow);
-	cfg->hash = nt->collide ? h_collide : h_good;
-	cfg->match = n_match;
-	cfg->key_of = n_key_of;
+	if (nt->key8) {
+		cfg->key_size = sizeof(uint64_t);
+		cfg->key_offset = LFMAP_KEY_OFFSET(struct item, ln, key);
+	} else {
+		cfg->hash = nt->collide ? h_collide : h_good;
+		cfg->match = n_match;
+		cfg->key_of = n_key_of;
+	}
 	cfg->node_free = node_free_cb;
 	struct lfmap *m = lfmap_create(cfg);
 	if (!m)
@@ -929,11 +936,13 @@ static void test_upsert_only(const void *arg)
 
 #define REG_COLLIDE 1
 #define REG_SLOW 2
+#define REG_KEY8 4
 
 static const struct ntest nts[] = {
-	{ &mt_mode_bg, false, false },    { &mt_mode_driven, false, false },
-	{ &mt_mode_bg, true, false },     { &mt_mode_driven, true, false },
-	{ &mt_mode_bg, false, true },     { &mt_mode_driven, false, true },
+	{ &mt_mode_bg, false, false, false },    { &mt_mode_driven, false, false, false },
+	{ &mt_mode_bg, true, false, false },     { &mt_mode_driven, true, false, false },
+	{ &mt_mode_bg, false, true, false },     { &mt_mode_driven, false, true, false },
+	{ &mt_mode_bg, false, false, true },     { &mt_mode_driven, false, false, true },
 };
 
 static void reg(const char *name, mt_test_fn fn, int variants)
@@ -941,10 +950,11 @@ static void reg(const char *name, mt_test_fn fn, int variants)
 	char buf[96];
 	for (size_t i = 0; i < sizeof nts / sizeof nts[0]; i++) {
 		const struct ntest *nt = &nts[i];
-		if ((nt->collide && !(variants & REG_COLLIDE)) || (nt->slow && !(variants & REG_SLOW)))
+		if ((nt->collide && !(variants & REG_COLLIDE)) ||
+		    (nt->slow && !(variants & REG_SLOW)) || (nt->key8 && !(variants & REG_KEY8)))
 			continue;
-		snprintf(buf, sizeof buf, "node/%s%s%s/%s", name, nt->collide ? "/collide" : "",
-			 nt->slow ? "/slowcb" : "", nt->mode->name);
+		snprintf(buf, sizeof buf, "node/%s%s%s%s/%s", name, nt->collide ? "/collide" : "",
+			 nt->slow ? "/slowcb" : "", nt->key8 ? "/key8" : "", nt->mode->name);
 		mt_register(buf, fn, nt);
 	}
 }
@@ -952,10 +962,10 @@ static void reg(const char *name, mt_test_fn fn, int variants)
 int main(int argc, char **argv)
 {
 	reg("disjoint_insert", test_disjoint_insert, 0);
-	reg("insert_race", test_insert_race, REG_COLLIDE);
-	reg("remove_race", test_remove_race, 0);
-	reg("iterate", test_iterate, REG_COLLIDE);
-	reg("churn", test_churn, REG_COLLIDE | REG_SLOW);
+	reg("insert_race", test_insert_race, REG_COLLIDE | REG_KEY8);
+	reg("remove_race", test_remove_race, REG_KEY8);
+	reg("iterate", test_iterate, REG_COLLIDE | REG_KEY8);
+	reg("churn", test_churn, REG_COLLIDE | REG_SLOW | REG_KEY8);
 	reg("upsert_only", test_upsert_only, REG_SLOW);
 	return mt_main(argc, argv);
 }
