@@ -30,13 +30,6 @@ struct node_req {
 	struct lfmap_node *out; /* node current when the op took effect */
 };
 
-/* The key's full hash under table t's seed (never 0: lfm_key_hash_as). */
-static inline uint64_t node_hash(const struct lfmap *m, const struct lfm_table *t,
-				 const void *key)
-{
-	return lfm_key_hash(m, key, t->seed);
-}
-
 static inline uint64_t live_val(struct lfmap_node *n)
 {
 	return (uint64_t)(uintptr_t)n | LFM_V_LIVE;
@@ -85,18 +78,19 @@ static __attribute__((noinline)) bool node_decide_compute(const struct lfmap *m,
  * Outcome for the key's current node cur (NULL: absent). Returns true if the
  * slot must change to *nv, false if the op completes without writing.
  */
-static inline bool node_decide(const struct lfmap *m, struct node_req *r, struct lfmap_node *cur,
-			       uint64_t h, uint64_t *nv)
+static inline __attribute__((always_inline)) bool
+node_decide(const struct lfmap *m, struct node_req *r, enum lfm_node_op op, struct lfmap_node *cur,
+	    uint64_t h, uint64_t *nv)
 {
 	r->out = cur;
-	if (cur != NULL && cur == r->node && r->op != N_REMOVE_NODE) {
+	if (cur != NULL && cur == r->node && op != N_REMOVE_NODE) {
 		/* upsert / replace / cmp_replace (or insert) of a node that is
 		 * already mapped: nothing to do, and no node to hand back as
 		 * "old" (the caller would free a live node). */
 		r->ret = -EEXIST;
 		return false;
 	}
-	switch (r->op) {
+	switch (op) {
 	case N_INSERT:
 		if (cur != NULL) {
 			r->ret = -EEXIST;
@@ -123,7 +117,7 @@ static inline bool node_decide(const struct lfmap *m, struct node_req *r, struct
 		break;
 	case N_REMOVE:
 	case N_REMOVE_NODE:
-		if (cur == NULL || (r->op == N_REMOVE_NODE && cur != r->node)) {
+		if (cur == NULL || (op == N_REMOVE_NODE && cur != r->node)) {
 			r->ret = -ENOENT;
 			return false;
 		}
@@ -139,9 +133,10 @@ static inline bool node_decide(const struct lfmap *m, struct node_req *r, struct
 }
 
 /* Is the LIVE node n the one mapped for the request's key? */
-static inline bool is_key(const struct lfmap *m, const struct node_req *r, struct lfmap_node *n)
+static inline __attribute__((always_inline)) bool
+is_key(const struct lfmap *m, enum lfm_keymode km, const struct node_req *r, struct lfmap_node *n)
 {
-	return n == r->node || n == r->expected || lfm_key_match(m, n, r->key);
+	return n == r->node || n == r->expected || lfm_key_match_as(m, km, n, r->key);
 }
 
 /*
@@ -199,15 +194,21 @@ static void node_long_chain(struct lfmap *m, struct lfm_table *t, struct lfm_buc
 	lfm_long_chain(m, t, len);
 }
 
-static int node_rmw(struct lfmap *m, struct node_req *r)
+/*
+ * Every update of the node engine. Written once; op and km are constants in
+ * the specialised instances below (insert and remove of the built-in 8-byte
+ * key), so the operation switch and the key mode fold away there.
+ */
+static inline __attribute__((always_inline)) int
+node_rmw_as(struct lfmap *m, struct node_req *r, enum lfm_node_op op, enum lfm_keymode km)
 {
 	struct lfm_table *t = lfm_root_acquire(m);
 	lfm_writer_help(m, t);
 	int err;
 
 	for (;;) {
-		uint64_t h = node_hash(m, t, r->key);
-		uint64_t i = lfm_node_bhash(m, h) & t->mask;
+		uint64_t h = lfm_key_hash_as(m, km, r->key, t->seed);
+		uint64_t i = lfm_node_bhash_as(km, h) & t->mask;
 		struct lfm_bucket *head = &t->buckets[i];
 		uint64_t nv;
 
@@ -225,7 +226,7 @@ static int node_rmw(struct lfmap *m, struct node_req *r)
 				uint64_t k = lfm_load_relaxed(&sl->key);
 				if (k == 0) {
 					/* I1: no h-slot further on. Claim only to insert. */
-					if (!node_decide(m, r, NULL, h, &nv))
+					if (!node_decide(m, r, op, NULL, h, &nv))
 						return r->ret;
 					if (!lfm_cas_relaxed(&sl->key, &k, h) && k != h)
 						continue;
@@ -238,7 +239,7 @@ static int node_rmw(struct lfmap *m, struct node_req *r)
 			classify:
 				if (v & LFM_V_LIVE) {
 					cur = lfm_val_node(v);
-					if (!is_key(m, r, cur)) {
+					if (!is_key(m, km, r, cur)) {
 						/*
 						 * I2: another key with hash h. Make the
 						 * slot non-revivable before passing it
@@ -258,7 +259,7 @@ static int node_rmw(struct lfmap *m, struct node_req *r)
 				} else {
 					continue; /* a tombstone that is never revived */
 				}
-				if (!node_decide(m, r, cur, h, &nv))
+				if (!node_decide(m, r, op, cur, h, &nv))
 					return r->ret; /* valid if frozen: head seen unforwarded */
 				if (v & LFM_V_FROZEN)
 					goto frozen;
@@ -280,7 +281,7 @@ static int node_rmw(struct lfmap *m, struct node_req *r)
 				len++;
 				continue;
 			}
-			if (!node_decide(m, r, NULL, h, &nv))
+			if (!node_decide(m, r, op, NULL, h, &nv))
 				return r->ret;
 			/* One CAS appends the bucket and publishes the entry. */
 			LFM_EXP_POINT(LFM_EXP_BEFORE_APPEND);
@@ -305,6 +306,21 @@ static int node_rmw(struct lfmap *m, struct node_req *r)
 			return err;
 		t = lfm_next_acquire(t);
 	}
+}
+
+static __attribute__((noinline)) int node_rmw(struct lfmap *m, struct node_req *r)
+{
+	return node_rmw_as(m, r, r->op, lfm_keymode(m));
+}
+
+static __attribute__((noinline)) int node_insert_u64(struct lfmap *m, struct node_req *r)
+{
+	return node_rmw_as(m, r, N_INSERT, LFM_KEYS_U64);
+}
+
+static __attribute__((noinline)) int node_remove_u64(struct lfmap *m, struct node_req *r)
+{
+	return node_rmw_as(m, r, N_REMOVE, LFM_KEYS_U64);
 }
 
 /* ---- lookup: wait-free, no RMW, no fence ----------------------------------- */
@@ -405,7 +421,7 @@ int lfmap_insert_rcu(struct lfmap *m, struct lfmap_node *node, struct lfmap_node
 	if (lfm_bad_map_rcu(m, LFM_KIND_NODE) || bad_node(node))
 		return -EINVAL;
 	struct node_req r = {.op = N_INSERT, .key = lfm_node_key(m, node), .node = node};
-	int ret = node_rmw(m, &r);
+	int ret = m->key_size == 8 ? node_insert_u64(m, &r) : node_rmw(m, &r);
 	if (ret == -EEXIST && existing != NULL)
 		*existing = r.out;
 	return ret;
@@ -449,7 +465,7 @@ int lfmap_remove_rcu(struct lfmap *m, const void *key, struct lfmap_node **remov
 	if (lfm_bad_map_rcu(m, LFM_KIND_NODE) || key == NULL)
 		return -EINVAL;
 	struct node_req r = {.op = N_REMOVE, .key = key};
-	int ret = node_rmw(m, &r);
+	int ret = m->key_size == 8 ? node_remove_u64(m, &r) : node_rmw(m, &r);
 	if (ret == 0 && removed != NULL)
 		*removed = r.out;
 	return ret;

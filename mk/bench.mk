@@ -13,7 +13,8 @@ BENCH_OPT  ?= -O2
 BENCH_CFLAGS = $(BENCH_OPT) -g -Wall -Wextra -Iinclude -pthread
 BENCH_LIBS = build/release/liblfmap.a $$(pkg-config --libs liburcu-memb liburcu-qsbr liburcu-cds ck tbb) -lstdc++ -lm -lpthread
 BENCH_SRCS = bench/lfmap-bench.c bench/adapter.h bench/adapters/lfmap.c \
-	bench/adapters/rculfhash.c bench/adapters/ck_hs.c bench/adapters/oa.c bench/adapters/cxx.cc
+	bench/adapters/rculfhash.c bench/adapters/ck_hs.c bench/adapters/oa.c bench/adapters/cxx.cc \
+	bench/adapters/floor.c
 
 .PHONY: bench-build bench-smoke bench-quick bench bench-counts bench-sweep bench-slots
 
@@ -25,10 +26,11 @@ define bench_link
 	$(BENCH_CC) $(BENCH_CFLAGS) $(2) -DBENCH_QSBR -c bench/adapters/rculfhash.c -o $(1)-rculfhash-qsbr.o
 	$(BENCH_CC) $(BENCH_CFLAGS) $(2) -c bench/adapters/ck_hs.c -o $(1)-ck_hs.o
 	$(BENCH_CC) $(BENCH_CFLAGS) $(2) -c bench/adapters/oa.c -o $(1)-oa.o
+	$(BENCH_CC) $(BENCH_CFLAGS) $(2) -c bench/adapters/floor.c -o $(1)-floor.o
 	$(BENCH_CXX) $(BENCH_OPT) -g -std=c++17 -Wall -pthread $(2) -c bench/adapters/cxx.cc -o $(1)-cxx.o
 	$(BENCH_CC) $(BENCH_CFLAGS) $(2) -c bench/lfmap-bench.c -o $(1)-main.o
 	$(BENCH_CXX) -pthread -o $(1) $(1)-main.o $(1)-lfmap.o $(1)-rculfhash-memb.o \
-		$(1)-rculfhash-qsbr.o $(1)-ck_hs.o $(1)-oa.o $(1)-cxx.o $(BENCH_LIBS)
+		$(1)-rculfhash-qsbr.o $(1)-ck_hs.o $(1)-oa.o $(1)-floor.o $(1)-cxx.o $(BENCH_LIBS)
 endef
 
 $(BENCH_DIR)/lfmap-bench: $(BENCH_SRCS) build/release/liblfmap.a
