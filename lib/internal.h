@@ -321,7 +321,8 @@ LFM_HIDDEN uint64_t lfm_siphash13(const void *data, size_t len, uint64_t k0, uin
  * (lfmap_config.key_size). Every engine path goes through the helpers below,
  * so the two ways to describe a key cannot drift apart. The _as forms take
  * the mode as a constant so that a hot path specialised per mode (node.c
- * lfm_node_lookup) keeps no branch and no call for the built-in keys; the
+ * node_lookup_as, node_rmw_as) keeps no branch and no call for the built-in
+ * keys; the
  * plain forms read it from the map.
  */
 enum lfm_keymode { LFM_KEYS_CALLBACKS, LFM_KEYS_BYTES, LFM_KEYS_U64 };
