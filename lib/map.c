@@ -64,7 +64,7 @@ struct lfmap *lfm_map_create(const struct lfmap_config *ucfg, int kind)
 	}
 
 	/* The map object itself comes from the user's allocator when given. */
-	struct lfmap tmp = {.allocator = cfg.allocator};
+	struct lfmap tmp = {.allocator = cfg.allocator, .flags = cfg.flags};
 	struct lfmap *m = lfm_alloc(&tmp, sizeof *m, LFM_CACHELINE);
 	if (m == NULL) {
 		errno = ENOMEM;

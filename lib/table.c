@@ -28,7 +28,10 @@ void *lfm_alloc(struct lfmap *m, size_t size, size_t align)
 
 	if (m->allocator.alloc != NULL) {
 		p = m->allocator.alloc(m->allocator.ctx, size, align);
-		if (p != NULL)
+		/* Every block must start zeroed (EMPTY slots, NULL links).
+		 * LFMAP_F_ALLOC_ZEROED: the allocator promises it, and a
+		 * memset here would fault a lazily mapped table in at once. */
+		if (p != NULL && !(m->flags & LFMAP_F_ALLOC_ZEROED))
 			memset(p, 0, size);
 		return p;
 	}

@@ -6,6 +6,7 @@
  * allocations of workloads that force growth, for every map kind).
  */
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -878,6 +879,105 @@ Test(common, allocator_is_used_and_balanced_word)
 	destroy_ok(m);
 	tu_alloc_assert_balanced(&al, "word map");
 	tu_alloc_release(&al);
+}
+
+/* An allocator of fresh anonymous mappings (zeroed, faulted lazily), as a
+ * daemon might pass with LFMAP_F_ALLOC_ZEROED; it remembers its largest
+ * block (the bucket array) so the test can ask the kernel which of its
+ * pages are resident. */
+struct mmap_alloc {
+	pthread_mutex_t lock;
+	uint64_t live, nallocs;
+	void *largest;
+	size_t largest_size;
+};
+static size_t page_round(size_t n)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	return (n + pg - 1) / pg * pg;
+}
+static void *mmap_alloc_cb(void *ctx, size_t size, size_t align)
+{
+	struct mmap_alloc *a = ctx;
+	(void)align; /* <= 4096: page alignment covers it */
+	void *p = mmap(NULL, page_round(size), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	pthread_mutex_lock(&a->lock);
+	a->live++;
+	a->nallocs++;
+	if (size > a->largest_size) {
+		a->largest = p;
+		a->largest_size = size;
+	}
+	pthread_mutex_unlock(&a->lock);
+	return p;
+}
+static void mmap_free_cb(void *ctx, void *p, size_t size)
+{
+	struct mmap_alloc *a = ctx;
+	pthread_mutex_lock(&a->lock);
+	a->live--;
+	if (p == a->largest) {
+		a->largest = NULL;
+		a->largest_size = 0;
+	}
+	pthread_mutex_unlock(&a->lock);
+	munmap(p, page_round(size));
+}
+/* Percentage of the largest block's pages that are resident. */
+static unsigned resident_pct(struct mmap_alloc *a)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = page_round(a->largest_size) / pg, in = 0;
+	unsigned char *vec = malloc(n);
+	cr_assert_not_null(vec);
+	cr_assert_eq(mincore(a->largest, n * pg, vec), 0, "mincore: errno %d", errno);
+	for (size_t i = 0; i < n; i++)
+		in += vec[i] & 1;
+	free(vec);
+	return (unsigned)(in * 100 / n);
+}
+
+/* LFMAP_F_ALLOC_ZEROED: lfmap must not write a block it has not used yet
+ * (the control without the flag shows the measurement sees the clearing),
+ * and the map must work on the allocator's zeroed memory, growth included. */
+Test(common, alloc_zeroed_leaves_fresh_memory_untouched)
+{
+	for (int zeroed = 0; zeroed <= 1; zeroed++) {
+		struct mmap_alloc al = {.lock = PTHREAD_MUTEX_INITIALIZER};
+		struct lfmap_config cfg = tu_config();
+		cfg.allocator.alloc = mmap_alloc_cb;
+		cfg.allocator.free = mmap_free_cb;
+		cfg.allocator.ctx = &al;
+		cfg.size_hint = 1u << 20; /* a bucket array of 32 MiB */
+		if (zeroed)
+			cfg.flags |= LFMAP_F_ALLOC_ZEROED;
+		struct lfmap *m = lfmap_word_create(&cfg);
+		cr_assert_not_null(m, "create: errno %d", errno);
+		cr_assert_geq(al.largest_size, (size_t)16 << 20, "largest block %zu", al.largest_size);
+		unsigned pct = resident_pct(&al);
+		if (zeroed)
+			cr_assert_leq(pct, 5, "with LFMAP_F_ALLOC_ZEROED %u%% of the new table "
+				      "is resident: lfmap wrote memory it had not used", pct);
+		else
+			cr_assert_geq(pct, 95, "without the flag only %u%% is resident: the "
+				      "control does not see lfmap clear the table", pct);
+		/* used: a few keys touch a few pages, then growth from a small
+		 * map through tables this allocator hands out */
+		fill(m, 1000);
+		check_present(m, 1000, "zeroed allocator");
+		destroy_ok(m);
+		cfg.size_hint = 0;
+		m = lfmap_word_create(&cfg);
+		cr_assert_not_null(m);
+		fill(m, 50000);
+		check_present(m, 50000, "after growth, zeroed allocator");
+		cr_assert_geq(tu_stats(m).grows, 5);
+		destroy_ok(m);
+		cr_assert_eq(al.live, 0, "%" PRIu64 " blocks leaked", al.live);
+		cr_assert_geq(al.nallocs, 10);
+	}
 }
 
 Test(common, retired_tables_are_freed_before_destroy)

@@ -5,18 +5,75 @@
  * the word map takes its read lock inside each call. */
 #define _GNU_SOURCE
 #define _LGPL_SOURCE
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <urcu/urcu-memb.h>
 #include <lfmap.h>
 #include "../adapter.h"
 
 uint64_t bench_hash(uint64_t key) { return lfmap_hash_u64(key, BENCH_SEED); }
 
+/* BENCH_LFMAP_ARENA_MIB=N: the map allocates from an N MiB arena mapped
+ * and faulted in (huge pages where the kernel gives them) when the map is
+ * created, a bump allocator that never reuses: what a daemon that hands
+ * lfmap pre-faulted memory through lfmap_config.allocator would see. No
+ * first touch of a page happens on an insert, and with LFMAP_F_ALLOC_ZEROED
+ * lfmap does not clear a new table in the insert that starts a migration
+ * (growth-latency experiments, docs/PERFORMANCE.md "Growth"). One map at a
+ * time per process. */
+static struct {
+	char *base;
+	size_t size;
+	size_t used; /* atomic: __atomic builtins */
+} arena;
+static void *arena_alloc(void *ctx, size_t size, size_t align)
+{
+	(void)ctx;
+	size_t old = __atomic_load_n(&arena.used, __ATOMIC_RELAXED), at;
+	do {
+		at = (old + align - 1) & ~(align - 1);
+		if (at + size > arena.size)
+			return NULL;
+	} while (!__atomic_compare_exchange_n(&arena.used, &old, at + size, 1,
+					      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return arena.base + at;
+}
+static void arena_free(void *ctx, void *p, size_t size) { (void)ctx, (void)p, (void)size; }
+static void arena_setup(struct lfmap_config *c)
+{
+	const char *e = getenv("BENCH_LFMAP_ARENA_MIB");
+	if (e == NULL || atoi(e) <= 0)
+		return;
+	arena.size = (size_t)atoi(e) << 20;
+	arena.used = 0;
+	void *p = mmap(NULL, arena.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		abort();
+	(void)madvise(p, arena.size, MADV_HUGEPAGE);
+	for (size_t o = 0; o < arena.size; o += 4096)
+		((volatile char *)p)[o] = 0;
+	arena.base = p;
+	c->allocator.alloc = arena_alloc;
+	c->allocator.free = arena_free;
+	c->flags |= LFMAP_F_ALLOC_ZEROED; /* fresh pages, never reused */
+}
+static void arena_release(void)
+{
+	if (arena.base != NULL)
+		munmap(arena.base, arena.size);
+	arena.base = NULL;
+}
+
 /* BENCH_LFMAP_GROW_PCT overrides the grow threshold (bench/sweep.sh);
  * BENCH_LFMAP_MAX_WORK the migration work per update, BENCH_LFMAP_FLAGS
- * adds LFMAP_F_* flags (growth-latency experiments, docs/PERFORMANCE.md). */
+ * adds LFMAP_F_* flags (growth-latency experiments, docs/PERFORMANCE.md),
+ * BENCH_LFMAP_SIZE_HINT replaces the size hint of every map the harness
+ * creates (a first table big enough that write-heavy traffic, or a growth
+ * run, never grows it). */
 static void tune(struct lfmap_config *c)
 {
+	arena_setup(c);
 	const char *g = getenv("BENCH_LFMAP_GROW_PCT");
 	if (g && *g)
 		c->grow_pct = (unsigned)atoi(g);
@@ -26,6 +83,9 @@ static void tune(struct lfmap_config *c)
 	g = getenv("BENCH_LFMAP_FLAGS");
 	if (g && *g)
 		c->flags |= (unsigned)strtoul(g, NULL, 0);
+	g = getenv("BENCH_LFMAP_SIZE_HINT");
+	if (g && *g)
+		c->size_hint = (size_t)strtoull(g, NULL, 0);
 }
 
 static void lf_enter(void *m) { (void)m; urcu_memb_register_thread(); }
@@ -45,7 +105,34 @@ static void *w_create(size_t n)
 static int w_get(void *m, uint64_t k, uint64_t *v) { return lfmap_word_get(m, k, v) == 0; }
 static int w_ins(void *m, uint64_t k, uint64_t v) { return lfmap_word_insert(m, k, v, NULL) == 0; }
 static int w_rem(void *m, uint64_t k) { return lfmap_word_remove(m, k, NULL) == 0; }
-static void w_destroy(void *m) { lfmap_destroy(m); }
+/* BENCH_LFMAP_STATS=1: lfmap_stats of each map on stderr when it is
+ * destroyed (how many migrations ran in a measurement, and of which kind). */
+static void print_stats(void *m, const char *name)
+{
+	const char *e = getenv("BENCH_LFMAP_STATS");
+	struct lfmap_stats st;
+	if (e == NULL || e[0] != '1' || lfmap_stats(m, &st) != 0)
+		return;
+	fprintf(stderr,
+		"#stats %s entries=%llu buckets=%llu overflow=%llu claimed=%llu "
+		"tombstones=%llu migrating=%llu started=%llu grows=%llu shrinks=%llu compactions=%llu "
+		"by_writers=%llu by_background=%llu longest_migration_ms=%.1f\n",
+		name, (unsigned long long)st.entries, (unsigned long long)st.buckets,
+		(unsigned long long)st.overflow_buckets,
+		(unsigned long long)st.claimed_slots, (unsigned long long)st.tombstones,
+		(unsigned long long)st.migrating, (unsigned long long)st.migrations_started,
+		(unsigned long long)st.grows, (unsigned long long)st.shrinks,
+		(unsigned long long)st.compactions,
+		(unsigned long long)st.evacuated_by_writers,
+		(unsigned long long)st.evacuated_by_background,
+		st.longest_migration_ns / 1e6);
+}
+static void w_destroy(void *m)
+{
+	print_stats(m, "lfmap-word");
+	lfmap_destroy(m);
+	arena_release();
+}
 
 const struct bench_adapter bench_lfmap_word = {
 	"lfmap-word", w_create, lf_enter, lf_exit, NULL, w_get, w_ins, w_rem, w_destroy,
@@ -155,8 +242,10 @@ static void *n_create_reg(size_t n)
 static void n_destroy(void *m)
 {
 	urcu_memb_barrier(); /* pending item frees */
+	print_stats(m, "lfmap-node");
 	if (lfmap_destroy(m) != 0)
 		abort();
+	arena_release();
 }
 
 const struct bench_adapter bench_lfmap_node = {

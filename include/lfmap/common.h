@@ -72,9 +72,12 @@ struct lfmap_node;        /* <lfmap/node.h> */
 /*
  * Injected allocator (like Concurrency Kit's struct ck_malloc). alloc returns
  * at least size bytes aligned to align (a power of two, at most 4096), or
- * NULL; the memory need not be zeroed. free receives the size passed to
- * alloc. Set both or neither (one alone is -EINVAL at create). Both may be called from any thread that uses the map, including the
- * liburcu call_rcu worker thread, so they must be thread-safe.
+ * NULL; the memory need not be zeroed (lfmap clears it), unless the map has
+ * LFMAP_F_ALLOC_ZEROED: then alloc must return zeroed memory and lfmap does
+ * not write it until it uses it. free receives the size passed to alloc.
+ * Set both or neither (one alone is -EINVAL at create). Both may be called
+ * from any thread that uses the map, including the liburcu call_rcu worker
+ * thread, so they must be thread-safe.
  */
 struct lfmap_allocator {
 	void *(*alloc)(void *ctx, size_t size, size_t align);
@@ -96,6 +99,19 @@ struct lfmap_allocator {
                                         chains are still counted, and
                                         lfmap_resize(LFMAP_RESIZE_RESEED) still
                                         works. Every map kind */
+#define LFMAP_F_ALLOC_ZEROED   0x20u /* config.allocator returns zeroed memory, so
+                                        lfmap does not clear what it allocates.
+                                        Without it lfmap clears every block,
+                                        which writes (and so faults in) a whole
+                                        new table in the one insert that starts
+                                        a migration. For allocators that hand out
+                                        fresh anonymous mappings (zero pages,
+                                        faulted lazily as the table is used) or
+                                        pre-faulted, pre-zeroed memory (no page
+                                        fault on an insert at all). The allocator
+                                        must then zero every block it returns,
+                                        reused ones included. No effect with the
+                                        built-in allocator */
 
 /*
  * Versioned options. Always initialise with lfmap_config_init(), then change
