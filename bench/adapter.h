@@ -44,7 +44,8 @@ struct bench_adapter {
 
 extern const struct bench_adapter bench_null, bench_lfmap_word, bench_lfmap_node,
 	bench_rculfhash_memb, bench_rculfhash_qsbr, bench_ck_hs, bench_rwlock_oa,
-	bench_striped_oa, bench_cuckoo, bench_tbb, bench_node_floor;
+	bench_striped_oa, bench_cuckoo, bench_tbb, bench_node_floor, bench_lfmap_word_qsbr,
+	bench_lfmap_node_qsbr;
 
 /* the hash every peer that takes one uses: lfmap's public seeded hash */
 uint64_t bench_hash(uint64_t key);

@@ -55,7 +55,7 @@
 static const struct bench_adapter *adapters[] = {
 	&bench_lfmap_word, &bench_lfmap_node, &bench_rculfhash_memb, &bench_rculfhash_qsbr,
 	&bench_ck_hs, &bench_rwlock_oa, &bench_striped_oa, &bench_cuckoo, &bench_tbb,
-	&bench_null, &bench_node_floor,
+	&bench_null, &bench_node_floor, &bench_lfmap_word_qsbr, &bench_lfmap_node_qsbr,
 };
 #define NADAPTERS (sizeof(adapters) / sizeof(adapters[0]))
 

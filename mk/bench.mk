@@ -22,6 +22,7 @@ BENCH_SRCS = bench/lfmap-bench.c bench/adapter.h bench/adapters/lfmap.c \
 define bench_link
 	@mkdir -p $(dir $(1))
 	$(BENCH_CC) $(BENCH_CFLAGS) $(2) -c bench/adapters/lfmap.c -o $(1)-lfmap.o
+	$(BENCH_CC) $(BENCH_CFLAGS) $(2) -DBENCH_QSBR -c bench/adapters/lfmap.c -o $(1)-lfmap-qsbr.o
 	$(BENCH_CC) $(BENCH_CFLAGS) $(2) -c bench/adapters/rculfhash.c -o $(1)-rculfhash-memb.o
 	$(BENCH_CC) $(BENCH_CFLAGS) $(2) -DBENCH_QSBR -c bench/adapters/rculfhash.c -o $(1)-rculfhash-qsbr.o
 	$(BENCH_CC) $(BENCH_CFLAGS) $(2) -c bench/adapters/ck_hs.c -o $(1)-ck_hs.o
@@ -29,7 +30,7 @@ define bench_link
 	$(BENCH_CC) $(BENCH_CFLAGS) $(2) -c bench/adapters/floor.c -o $(1)-floor.o
 	$(BENCH_CXX) $(BENCH_OPT) -g -std=c++17 -Wall -pthread $(2) -c bench/adapters/cxx.cc -o $(1)-cxx.o
 	$(BENCH_CC) $(BENCH_CFLAGS) $(2) -c bench/lfmap-bench.c -o $(1)-main.o
-	$(BENCH_CXX) -pthread -o $(1) $(1)-main.o $(1)-lfmap.o $(1)-rculfhash-memb.o \
+	$(BENCH_CXX) -pthread -o $(1) $(1)-main.o $(1)-lfmap.o $(1)-lfmap-qsbr.o $(1)-rculfhash-memb.o \
 		$(1)-rculfhash-qsbr.o $(1)-ck_hs.o $(1)-oa.o $(1)-floor.o $(1)-cxx.o $(BENCH_LIBS)
 endef
 

@@ -2,17 +2,44 @@
  * used through the public API only, the way a daemon would use them. The
  * node map's read-side sections use the flavor's inline rcu_read_lock
  * (_LGPL_SOURCE), as the rculfhash adapter does and as lfmap/node.h allows;
- * the word map takes its read lock inside each call. */
+ * the word map takes its read lock inside each call.
+ * Compiled twice, like rculfhash.c: urcu-memb (lfmap-word, lfmap-node: the
+ * maps of make bench's matrix) and, with -DBENCH_QSBR, urcu-qsbr
+ * (lfmap-word-qsbr, lfmap-node-qsbr: the maps' config names the QSBR flavor
+ * and threads announce a quiescent state every BENCH_QUIESCE_EVERY ops, as
+ * rculfhash-qsbr's do; side measurements, not in the matrix). */
 #define _GNU_SOURCE
 #define _LGPL_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#ifdef BENCH_QSBR
+#include <urcu/urcu-qsbr.h>
+#define B_FLAVOR (&urcu_qsbr_flavor)
+#define B_READ_LOCK urcu_qsbr_read_lock
+#define B_READ_UNLOCK urcu_qsbr_read_unlock
+#define B_REGISTER urcu_qsbr_register_thread
+#define B_BARRIER urcu_qsbr_barrier
+#define B_SUFFIX "-qsbr"
+#define B_WORD bench_lfmap_word_qsbr
+#define B_NODE bench_lfmap_node_qsbr
+#else
 #include <urcu/urcu-memb.h>
+#define B_FLAVOR (&urcu_memb_flavor)
+#define B_READ_LOCK urcu_memb_read_lock
+#define B_READ_UNLOCK urcu_memb_read_unlock
+#define B_REGISTER urcu_memb_register_thread
+#define B_BARRIER urcu_memb_barrier
+#define B_SUFFIX ""
+#define B_WORD bench_lfmap_word
+#define B_NODE bench_lfmap_node
+#endif
 #include <lfmap.h>
 #include "../adapter.h"
 
+#ifndef BENCH_QSBR
 uint64_t bench_hash(uint64_t key) { return lfmap_hash_u64(key, BENCH_SEED); }
+#endif
 
 /* BENCH_LFMAP_ARENA_MIB=N: the map allocates from an N MiB arena mapped
  * and faulted in (huge pages where the kernel gives them) when the map is
@@ -88,14 +115,36 @@ static void tune(struct lfmap_config *c)
 		c->size_hint = (size_t)strtoull(g, NULL, 0);
 }
 
-static void lf_enter(void *m) { (void)m; urcu_memb_register_thread(); }
-static void lf_exit(void *m) { (void)m; urcu_memb_unregister_thread(); }
+static void lf_enter(void *m) { (void)m; B_REGISTER(); }
+static void lf_exit(void *m)
+{
+	(void)m;
+#ifdef BENCH_QSBR
+	urcu_qsbr_thread_offline();
+	urcu_qsbr_unregister_thread();
+#else
+	urcu_memb_unregister_thread();
+#endif
+}
+#ifdef BENCH_QSBR
+static void lf_quiesce(void *m) { (void)m; urcu_qsbr_quiescent_state(); }
+#define B_QUIESCE lf_quiesce
+/* destroy waits for grace periods (rcu_barrier), which an online QSBR
+ * thread would hold up */
+#define B_OFFLINE() urcu_qsbr_thread_offline()
+#define B_ONLINE() urcu_qsbr_thread_online()
+#else
+#define B_QUIESCE NULL
+#define B_OFFLINE() ((void)0)
+#define B_ONLINE() ((void)0)
+#endif
 
 /* ---- word-key map: values inline, each call takes the read lock ---- */
 static void *w_create(size_t n)
 {
 	struct lfmap_config c;
 	lfmap_config_init(&c);
+	c.flavor = B_FLAVOR;
 	c.size_hint = n;
 	c.flags |= LFMAP_F_FIXED_SEED;
 	c.seed = BENCH_SEED;
@@ -129,13 +178,15 @@ static void print_stats(void *m, const char *name)
 }
 static void w_destroy(void *m)
 {
-	print_stats(m, "lfmap-word");
+	print_stats(m, "lfmap-word" B_SUFFIX);
+	B_OFFLINE();
 	lfmap_destroy(m);
+	B_ONLINE();
 	arena_release();
 }
 
-const struct bench_adapter bench_lfmap_word = {
-	"lfmap-word", w_create, lf_enter, lf_exit, NULL, w_get, w_ins, w_rem, w_destroy,
+const struct bench_adapter B_WORD = {
+	"lfmap-word" B_SUFFIX, w_create, lf_enter, lf_exit, B_QUIESCE, w_get, w_ins, w_rem, w_destroy,
 };
 
 /* ---- intrusive node map: one malloc'd item per entry, freed after a grace
@@ -169,6 +220,7 @@ static void *n_create(size_t n)
 {
 	struct lfmap_config c;
 	lfmap_config_init(&c);
+	c.flavor = B_FLAVOR;
 	c.size_hint = n;
 	c.flags |= LFMAP_F_FIXED_SEED;
 	c.seed = BENCH_SEED;
@@ -191,13 +243,13 @@ static void *n_create(size_t n)
 static int n_get(void *m, uint64_t k, uint64_t *v)
 {
 	int r = 0;
-	urcu_memb_read_lock();
+	B_READ_LOCK();
 	struct lfmap_node *n = lfmap_lookup_rcu(m, &k);
 	if (n) {
 		*v = lfmap_container_of(n, struct item, node)->val;
 		r = 1;
 	}
-	urcu_memb_read_unlock();
+	B_READ_UNLOCK();
 	return r;
 }
 static int n_ins(void *m, uint64_t k, uint64_t v)
@@ -207,9 +259,9 @@ static int n_ins(void *m, uint64_t k, uint64_t v)
 		abort();
 	it->key = k;
 	it->val = v;
-	urcu_memb_read_lock();
+	B_READ_LOCK();
 	int r = lfmap_insert_rcu(m, &it->node, NULL);
-	urcu_memb_read_unlock();
+	B_READ_UNLOCK();
 	if (r == 0)
 		return 1;
 	free(it); /* never published */
@@ -226,11 +278,11 @@ static void item_free_cb(struct rcu_head *h)
 static int n_rem(void *m, uint64_t k)
 {
 	struct lfmap_node *old;
-	urcu_memb_read_lock();
+	B_READ_LOCK();
 	int r = lfmap_remove_rcu(m, &k, &old);
 	if (r == 0)
 		lfmap_call_rcu(m, &lfmap_container_of(old, struct item, node)->rcu, item_free_cb);
-	urcu_memb_read_unlock();
+	B_READ_UNLOCK();
 	return r == 0;
 }
 static void *n_create_reg(size_t n)
@@ -241,13 +293,15 @@ static void *n_create_reg(size_t n)
 }
 static void n_destroy(void *m)
 {
-	urcu_memb_barrier(); /* pending item frees */
-	print_stats(m, "lfmap-node");
+	print_stats(m, "lfmap-node" B_SUFFIX);
+	B_OFFLINE();
+	B_BARRIER(); /* pending item frees */
 	if (lfmap_destroy(m) != 0)
 		abort();
+	B_ONLINE();
 	arena_release();
 }
 
-const struct bench_adapter bench_lfmap_node = {
-	"lfmap-node", n_create_reg, lf_enter, lf_exit, NULL, n_get, n_ins, n_rem, n_destroy,
+const struct bench_adapter B_NODE = {
+	"lfmap-node" B_SUFFIX, n_create_reg, lf_enter, lf_exit, B_QUIESCE, n_get, n_ins, n_rem, n_destroy,
 };
