@@ -420,8 +420,16 @@ int lfmap_insert_rcu(struct lfmap *m, struct lfmap_node *node, struct lfmap_node
 {
 	if (lfm_bad_map_rcu(m, LFM_KIND_NODE) || bad_node(node))
 		return -EINVAL;
-	struct node_req r = {.op = N_INSERT, .key = lfm_node_key(m, node), .node = node};
-	int ret = m->key_size == 8 ? node_insert_u64(m, &r) : node_rmw(m, &r);
+	/* One test of the key mode picks both the key and the instance. */
+	struct node_req r = {.op = N_INSERT, .node = node};
+	int ret;
+	if (m->key_size == 8) {
+		r.key = lfm_node_key_as(m, LFM_KEYS_U64, node);
+		ret = node_insert_u64(m, &r);
+	} else {
+		r.key = lfm_node_key(m, node);
+		ret = node_rmw(m, &r);
+	}
 	if (ret == -EEXIST && existing != NULL)
 		*existing = r.out;
 	return ret;
