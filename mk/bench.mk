@@ -48,7 +48,18 @@ bench-lib:
 	sh scripts/gen-ninja.sh && $(NINJA) $(NINJAFLAGS) release-lib
 
 bench-build: bench-lib
-	@$(MAKE) --no-print-directory $(BENCH_DIR)/lfmap-bench
+	@$(MAKE) --no-print-directory $(BENCH_DIR)/lfmap-bench $(BENCH_DIR)/growth-probe \
+		$(BENCH_DIR)/clock-gaps
+
+# probes behind docs/PERFORMANCE.md "Growth" (session 7), built with the
+# harness so that they keep compiling
+$(BENCH_DIR)/growth-probe: bench/probes/growth-probe.c build/release/liblfmap.a
+	@mkdir -p $(dir $@)
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $< build/release/liblfmap.a $$(pkg-config --libs liburcu-memb) -lpthread
+
+$(BENCH_DIR)/clock-gaps: bench/probes/clock-gaps.c
+	@mkdir -p $(dir $@)
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<
 
 bench-smoke: bench-build
 	$(BENCH_DIR)/lfmap-bench --smoke all
