@@ -27,6 +27,14 @@
  * Every process also prints a "prefill" row (1 thread): insert rate of the
  * prefill and, in rss_mib, the RSS growth it caused (memory per entry).
  *
+ * BENCH_KEY_SCRAMBLE=1: every key above is passed through a fixed bijection
+ * of the 64-bit integers (K() below; 0 only for 0) before it reaches a map,
+ * values unchanged. The workloads' dense key ranges become keys spread over
+ * all 64 bits: a map whose bucket index is a multiply-shift of the key
+ * (lfmap's word map) gets an unusually even spread from an arithmetic
+ * progression of keys, and this shows what it does without that help
+ * (docs/PERFORMANCE.md, "Lookup cost"). The smoke checks are not scrambled.
+ *
  * Output: tab-separated rows
  *   map workload keys threads mops p50_ns p99_ns p999_ns max_ns rss_mib
  * Steady workloads time one operation in P (--sample, default 64) with two
@@ -58,6 +66,22 @@ static const struct bench_adapter *adapters[] = {
 	&bench_null, &bench_node_floor, &bench_lfmap_word_qsbr, &bench_lfmap_node_qsbr,
 };
 #define NADAPTERS (sizeof(adapters) / sizeof(adapters[0]))
+
+static uint64_t key_scramble; /* BENCH_KEY_SCRAMBLE: 0 off, 1 on */
+
+/* The workloads' key as the map sees it: k itself, or under
+ * BENCH_KEY_SCRAMBLE an odd multiply, xorshift, odd multiply, xorshift (each
+ * step invertible, so distinct keys stay distinct and only 0 maps to 0). */
+static inline uint64_t K(uint64_t k)
+{
+	if (!key_scramble)
+		return k;
+	k *= 0x9E3779B97F4A7C15ull;
+	k ^= k >> 29;
+	k *= 0xBF58476D1CE4E5B9ull;
+	k ^= k >> 32;
+	return k;
+}
 
 static void die(const char *msg)
 {
@@ -275,7 +299,7 @@ static inline __attribute__((always_inline)) void steady_body(struct worker *w, 
 			if (timed)
 				t0 = now_ns();
 			if (pct < gp) {
-				int r = a->get(m, key, &v);
+				int r = a->get(m, K(key), &v);
 				if (wl == WL_RO && (!r || v != key))
 					errors++;
 				else if (wl == WL_ABSENT && r)
@@ -283,9 +307,9 @@ static inline __attribute__((always_inline)) void steady_body(struct worker *w, 
 				else if (r && v != key)
 					errors++;
 			} else if (pct < ip) {
-				a->insert(m, key, key);
+				a->insert(m, K(key), key);
 			} else {
-				a->remove(m, key);
+				a->remove(m, K(key));
 			}
 			if (timed)
 				hadd(w->h, now_ns() - t0);
@@ -355,7 +379,7 @@ static void *growth_worker(void *arg)
 	getrusage(RUSAGE_THREAD, &ru0);
 	for (uint64_t k = first; k < first + per; k++) {
 		uint64_t t0 = now_ns();
-		int r = A->insert(m, k, k);
+		int r = A->insert(m, K(k), k);
 		hadd(w->h, now_ns() - t0);
 		if (r != 1)
 			w->errors++;
@@ -388,11 +412,11 @@ static void *churn_worker(void *arg)
 		for (int i = 0; i < BENCH_QUIESCE_EVERY / 2; i++, j++) {
 			int timed = ((unsigned)ops & smask) == 0;
 			uint64_t t0 = timed ? now_ns() : 0;
-			if (A->insert(m, churn_key(w, j), j) != 1)
+			if (A->insert(m, K(churn_key(w, j)), j) != 1)
 				w->errors++;
 			if (timed)
 				hadd(w->h, now_ns() - t0);
-			if (A->remove(m, churn_key(w, j - W)) != 1)
+			if (A->remove(m, K(churn_key(w, j - W))) != 1)
 				w->errors++;
 			ops += 2;
 		}
@@ -495,7 +519,7 @@ static void prefill(void *m)
 		return;
 	A->thread_enter(m);
 	for (uint64_t k = 2; k <= 2 * nkeys; k += 2) {
-		if (A->insert(m, k, k) != 1) {
+		if (A->insert(m, K(k), k) != 1) {
 			fprintf(stderr, "%s: prefill insert of %llu failed\n", A->name,
 				(unsigned long long)k);
 			exit(1);
@@ -584,7 +608,7 @@ static void run_growth(const unsigned *threads, unsigned nthr)
 		A->thread_enter(m);
 		for (uint64_t k = 1; k <= nkeys; k += 7) {
 			uint64_t v;
-			if (A->get(m, k, &v) != 1 || v != k)
+			if (A->get(m, K(k), &v) != 1 || v != k)
 				err++;
 			if (A->quiesce && (k & 511) == 1)
 				A->quiesce(m);
@@ -615,7 +639,7 @@ static void run_churn(const unsigned *threads, unsigned nthr)
 		A->thread_enter(m);
 		for (uint64_t j = 0; j < W; j++)
 			for (unsigned t = 0; t < T; t++) {
-				A->insert(m, 1 + t + (uint64_t)T * j, j);
+				A->insert(m, K(1 + t + (uint64_t)T * j), j); /* = churn_key */
 				if (A->quiesce && (j & 63) == 0)
 					A->quiesce(m);
 			}
@@ -817,6 +841,8 @@ int main(int argc, char **argv)
 	const char *map = NULL, *wls = "read-mostly", *smoke_list = NULL;
 	unsigned threads[16] = { 1 }, nthr = 1;
 	int header = 0;
+	const char *ks = getenv("BENCH_KEY_SCRAMBLE");
+	key_scramble = ks != NULL && atoi(ks) != 0;
 	for (int i = 1; i < argc; i++) {
 		const char *o = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(o, "--list")) {

@@ -8,10 +8,11 @@
  *    unfrozen one is authoritative), so it is seen once (I1/I2, I7).
  *  - FORWARDED: in T->next (U), which does not migrate while we hold the
  *    read lock (I8). With the same seed in U (grow, shrink, compact), the
- *    keys of source i are in the U buckets that i maps to (grow: i, i+n, ...;
- *    compact: i; shrink: i & U->mask), mixed with the keys of other source
- *    buckets in a shrink, so only keys whose bucket hash maps to i under T
- *    are reported.
+ *    keys of source i are in the U buckets that i maps to (buckets take the
+ *    top bits of the bucket hash, lfm_bucket_index: grow by r: i*r .. i*r +
+ *    r - 1; compact: i; shrink by r: i / r), mixed with the keys of other
+ *    source buckets in a shrink, so only keys whose bucket hash maps to i
+ *    under T are reported.
  *  - A reseed (U has another seed, same size) scatters the keys of source i
  *    over all of U. The walk of T then only records which source buckets it
  *    found FORWARDED (one bit each), and a pass over U afterwards reports
@@ -41,7 +42,8 @@ struct seen_ent {
 
 struct emit_ctx {
 	struct lfmap *m;
-	uint64_t src, src_mask, src_seed; /* filter: keys of source bucket src */
+	uint64_t src; /* filter: keys of source bucket src of src_tab */
+	const struct lfm_table *src_tab;
 	bool filter;
 	/* reseed pass over U: report the keys of the source buckets whose bit
 	 * is set in fwd (NULL: quiescent, read the source heads instead) */
@@ -62,20 +64,20 @@ struct emit_ctx {
 	bool no_dedup;
 };
 
-/* Bucket hash of a slot (key word k, value v) of a table under seed. For a
- * node map whose slot key is the hash under another seed, the hash under
- * seed is recomputed from the node (LIVE when loaded: safe to dereference
- * under the read lock). */
-static uint64_t slot_bhash(const struct lfmap *m, uint64_t k, uint64_t v, uint64_t slot_seed,
-			   uint64_t seed)
+/* Bucket of a slot (key word k, value v, of a table with seed slot_seed)
+ * in table t. For a node map whose slot key is the hash under another seed,
+ * the hash under t's seed is recomputed from the node (LIVE when loaded:
+ * safe to dereference under the read lock). */
+static uint64_t slot_bucket(const struct lfmap *m, uint64_t k, uint64_t v, uint64_t slot_seed,
+			    const struct lfm_table *t)
 {
 	if (m->kind == LFM_KIND_WORD)
-		return lfm_word_bhash(k, seed);
-	if (slot_seed != seed) {
+		return lfm_bucket_index(t, lfm_word_ihash(k, t->seed, t->mult));
+	if (slot_seed != t->seed) {
 		const struct lfmap_node *n = lfm_val_node(v);
-		k = lfm_key_hash(m, lfm_node_key(m, n), seed);
+		k = lfm_key_hash(m, lfm_node_key(m, n), t->seed);
 	}
-	return lfm_node_bhash(m, k);
+	return lfm_bucket_index(t, lfm_node_bhash(m, k));
 }
 
 static bool already_seen(struct emit_ctx *e, struct lfmap_node *n, uint64_t k)
@@ -116,7 +118,7 @@ static int remember(struct emit_ctx *e, struct lfmap_node *n, uint64_t k)
 static bool reseed_wanted(struct emit_ctx *e, uint64_t k, uint64_t v)
 {
 	struct lfm_table *t = e->src_table;
-	uint64_t i = slot_bhash(e->m, k, v, e->dst_seed, t->seed) & t->mask;
+	uint64_t i = slot_bucket(e->m, k, v, e->dst_seed, t);
 	if (e->fwd != NULL) {
 		if (i < e->fwd_base || i - e->fwd_base >= e->fwd_len)
 			return false; /* another window */
@@ -129,8 +131,7 @@ static bool reseed_wanted(struct emit_ctx *e, uint64_t k, uint64_t v)
 
 static int emit(struct emit_ctx *e, uint64_t key, uint64_t val)
 {
-	if (e->filter && (slot_bhash(e->m, key, val, e->src_seed, e->src_seed) & e->src_mask) !=
-				 e->src)
+	if (e->filter && slot_bucket(e->m, key, val, e->src_tab->seed, e->src_tab) != e->src)
 		return 0;
 	if (e->reseed_pass && !reseed_wanted(e, key, val))
 		return 0;
@@ -248,13 +249,13 @@ static int iterate(struct emit_ctx *e)
 		}
 		e->filter = true;
 		e->src = i;
-		e->src_mask = t->mask;
-		e->src_seed = t->seed;
+		e->src_tab = t;
 		if (u->nbuckets >= n) {
-			for (uint64_t j = i; j < u->nbuckets && r == 0; j += n)
+			uint64_t ratio = u->nbuckets / n;
+			for (uint64_t j = i * ratio; j < (i + 1) * ratio && r == 0; j++)
 				r = emit_chain(e, &u->buckets[j]);
 		} else {
-			r = emit_chain(e, &u->buckets[i & u->mask]);
+			r = emit_chain(e, &u->buckets[i / (n / u->nbuckets)]);
 		}
 	next:
 		/* end of a bitmap window (or of T): report its U keys */

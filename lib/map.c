@@ -27,7 +27,7 @@ unsigned lfmap_slots_per_bucket(void)
 
 static uint64_t pow2_at_least(uint64_t n)
 {
-	uint64_t p = 1;
+	uint64_t p = LFM_MIN_BUCKETS;
 	while (p < n && p < LFM_MAX_BUCKETS)
 		p <<= 1;
 	return p;

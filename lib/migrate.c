@@ -163,8 +163,8 @@ static int copy_entry(struct lfmap *m, struct lfm_table *u, struct lfm_bucket *s
 		      uint64_t key, uint64_t val)
 {
 	bool word = m->kind == LFM_KIND_WORD;
-	uint64_t bh = word ? lfm_word_bhash(key, u->seed) : lfm_node_bhash(m, key);
-	struct lfm_bucket *b = &u->buckets[bh & u->mask];
+	uint64_t bh = word ? lfm_word_ihash(key, u->seed, u->mult) : lfm_node_bhash(m, key);
+	struct lfm_bucket *b = &u->buckets[lfm_bucket_index(u, bh)];
 
 	if (!word)
 		val &= ~LFM_V_NOREV; /* per table: U's copiers mark U's slots (I2) */
@@ -405,11 +405,13 @@ static void finish(struct lfmap *m, struct lfm_table *t)
 	while (ns > longest && !lfm_cas_relaxed(&m->longest_ns, &longest, ns))
 		;
 	lfm_trace(m, "lfmap: migration %llu %s %llu -> %llu buckets, %llu entries, %.3f ms, "
-		     "evacuated by writers %llu, background %llu",
+		     "evacuated by writers %llu, background %llu; %llu overflow buckets (%llu malloc'd)",
 		  (unsigned long long)lfm_load_relaxed(&m->migrations_finished), kind_name(kind),
 		  (unsigned long long)t->nbuckets, (unsigned long long)u->nbuckets,
 		  (unsigned long long)lfmap_count_approx(m), (double)ns / 1e6,
-		  (unsigned long long)ew, (unsigned long long)eb);
+		  (unsigned long long)ew, (unsigned long long)eb,
+		  (unsigned long long)lfm_load_relaxed(&t->overflow),
+		  (unsigned long long)lfm_load_relaxed(&t->ovf_malloced));
 
 	lfm_fetch_add_relaxed(&m->pending_cbs, 1);
 	lfm_call_rcu(m, &t->rcu, retire_table_cb);
@@ -506,7 +508,7 @@ int lfm_start_migration(struct lfmap *m, struct lfm_table *t, int kind, uint64_t
 {
 	uint64_t n = t->nbuckets;
 
-	if (nn == 0 || (nn & (nn - 1)) != 0 || nn > LFM_MAX_BUCKETS)
+	if (nn < LFM_MIN_BUCKETS || (nn & (nn - 1)) != 0 || nn > LFM_MAX_BUCKETS)
 		return -EINVAL;
 	if ((kind == LFMAP_RESIZE_GROW && nn <= n) || (kind == LFMAP_RESIZE_SHRINK && nn >= n) ||
 	    ((kind == LFMAP_RESIZE_COMPACT || kind == LFM_MIG_RESEED) && nn != n))

@@ -165,7 +165,7 @@ static bool reseed_futile(const struct lfmap *m, const struct lfm_table *t,
 			if (!(v & LFM_V_LIVE))
 				continue;
 			uint64_t h = lfm_key_hash(m, lfm_node_key(m, lfm_val_node(v)), seed);
-			idx[n++] = lfm_node_bhash(m, h) & t->mask;
+			idx[n++] = lfm_bucket_index(t, lfm_node_bhash(m, h));
 		}
 		b = lfm_ctrl_next(lfm_load_acquire(&b->ctrl));
 	}
@@ -208,7 +208,7 @@ node_rmw_as(struct lfmap *m, struct node_req *r, enum lfm_node_op op, enum lfm_k
 
 	for (;;) {
 		uint64_t h = lfm_key_hash_as(m, km, r->key, t->seed);
-		uint64_t i = lfm_node_bhash_as(km, h) & t->mask;
+		uint64_t i = lfm_bucket_index(t, lfm_node_bhash_as(km, h));
 		struct lfm_bucket *head = &t->buckets[i];
 		uint64_t nv;
 
@@ -334,7 +334,7 @@ node_lookup_as(struct lfmap *m, enum lfm_keymode km, const void *key)
 {
 	struct lfm_table *t = lfm_root_acquire(m);
 	uint64_t h = lfm_key_hash_as(m, km, key, t->seed);
-	struct lfm_bucket *b = &t->buckets[lfm_node_bhash_as(km, h) & t->mask];
+	struct lfm_bucket *b = &t->buckets[lfm_bucket_index(t, lfm_node_bhash_as(km, h))];
 
 	/* I7: seen not FORWARDED before the scan, or go to next (I8: once).
 	 * (Experiment NO_RECHECK drops the check, as in the word map.) The
@@ -345,7 +345,7 @@ node_lookup_as(struct lfmap *m, enum lfm_keymode km, const void *key)
 		struct lfm_table *u = lfm_next_acquire(t);
 		if (u->seed != t->seed)
 			h = lfm_key_hash_as(m, km, key, u->seed);
-		b = &u->buckets[lfm_node_bhash_as(km, h) & u->mask];
+		b = &u->buckets[lfm_bucket_index(u, lfm_node_bhash_as(km, h))];
 		c = lfm_load_acquire(&b->ctrl);
 	}
 #endif

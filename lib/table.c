@@ -80,7 +80,7 @@ void lfm_free(struct lfmap *m, void *p, size_t size)
 
 /*
  * Overflow pool: a table whose bucket array is mmap'd (built-in allocator,
- * >= 2 MiB) gets at least LFM_POOL_DIV-th as many overflow buckets again in
+ * >= 2 MiB) gets at least 1/LFM_POOL_DIV as many overflow buckets again in
  * the same mapping (rounded up to whole huge pages: a partial last page was
  * faulted 4 KiB at a time; growing to 4M keys, 900 -> 550 writer faults).
  * Appends take them with one fetch-add instead of a malloc, and, above all,
@@ -90,10 +90,14 @@ void lfm_free(struct lfmap *m, void *p, size_t size)
  * "Growth"). Untouched pool pages cost no memory (but a huge page is
  * faulted whole: the first pool bucket used in one costs 2 MiB of RSS). At
  * the grow threshold (2.25 entries per 3-slot bucket) about 19% of buckets
- * overflow (Poisson); beyond the pool, appends fall back to malloc.
+ * overflow (Poisson), and a map that keeps filling while its grow runs
+ * reaches 26% (a 4M-key growth: each table of 128k-512k buckets ran a
+ * quarter-sized pool dry, 1,118-3,735 malloc'd buckets each, which also
+ * made freeing the table walk every chain); so half. Only pages used
+ * become resident. Beyond the pool, appends fall back to malloc.
  * Pool buckets are never freed one by one: they go with the table.
  */
-#define LFM_POOL_DIV 4
+#define LFM_POOL_DIV 2
 
 struct lfm_table *lfm_table_new(struct lfmap *m, uint64_t nbuckets, uint64_t seed)
 {
@@ -118,8 +122,9 @@ struct lfm_table *lfm_table_new(struct lfmap *m, uint64_t nbuckets, uint64_t see
 	t->pool = pool != 0 ? t->buckets + nbuckets : NULL;
 	t->pool_cap = pool;
 	t->nbuckets = nbuckets;
-	t->mask = nbuckets - 1;
+	t->shift = (uint64_t)(64 - __builtin_ctzll(nbuckets)); /* nbuckets >= 2 */
 	t->seed = seed;
+	t->mult = lfm_word_mult(seed);
 	t->map = m;
 	/* The table is private until published with a release store/CAS
 	 * (root at creation, next at migration start): plain init is fine. */

@@ -49,7 +49,7 @@ bench-lib:
 
 bench-build: bench-lib
 	@$(MAKE) --no-print-directory $(BENCH_DIR)/lfmap-bench $(BENCH_DIR)/growth-probe \
-		$(BENCH_DIR)/clock-gaps
+		$(BENCH_DIR)/clock-gaps $(BENCH_DIR)/hash-spread
 
 # probes behind docs/PERFORMANCE.md "Growth" (session 7), built with the
 # harness so that they keep compiling
@@ -60,6 +60,12 @@ $(BENCH_DIR)/growth-probe: bench/probes/growth-probe.c build/release/liblfmap.a
 $(BENCH_DIR)/clock-gaps: bench/probes/clock-gaps.c
 	@mkdir -p $(dir $@)
 	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<
+
+# the word map's bucket hash against structured keys ("Lookup cost", session
+# 8); it includes lib/internal.h, so it tests the library's own function
+$(BENCH_DIR)/hash-spread: bench/probes/hash-spread.c lib/internal.h
+	@mkdir -p $(dir $@)
+	$(BENCH_CC) $(BENCH_CFLAGS) $$(pkg-config --cflags liburcu-memb) -o $@ $<
 
 bench-smoke: bench-build
 	$(BENCH_DIR)/lfmap-bench --smoke all

@@ -973,7 +973,7 @@ Test(common, alloc_zeroed_leaves_fresh_memory_untouched)
 		cr_assert_not_null(m);
 		fill(m, 50000);
 		check_present(m, 50000, "after growth, zeroed allocator");
-		cr_assert_geq(tu_stats(m).grows, 5);
+		cr_assert_geq(tu_stats(m).grows, 2); /* 1 -> 4 -> ...: how many more depends on grace periods */
 		destroy_ok(m);
 		cr_assert_eq(al.live, 0, "%" PRIu64 " blocks leaked", al.live);
 		cr_assert_geq(al.nallocs, 10);

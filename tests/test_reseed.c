@@ -25,7 +25,7 @@ TestSuite(reseed, .init = tu_rcu_init, .fini = tu_rcu_fini);
 
 #define SEED UINT64_C(0x5eed5eed12345678)
 #define NFLOOD 3000
-#define LOWBITS 11 /* bucket 0 of every table up to 2048 buckets */
+#define TOPBITS 11 /* bucket 0 of every table up to 2048 buckets */
 
 static double now_s(void)
 {
@@ -43,7 +43,8 @@ static uint64_t next_seed(uint64_t s)
 
 static bool in_bucket0(uint64_t h)
 {
-	return (lfm_node_bhash_as(LFM_KEYS_CALLBACKS, h != 0 ? h : 1) & ((UINT64_C(1) << LOWBITS) - 1)) == 0;
+	/* buckets take the top bits of the bucket hash (lfm_bucket_index) */
+	return (lfm_node_bhash_as(LFM_KEYS_CALLBACKS, h != 0 ? h : 1) >> (64 - TOPBITS)) == 0;
 }
 
 /* ------------------------------------------------------------ string flood */

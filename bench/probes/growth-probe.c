@@ -4,10 +4,12 @@
  * insert above a threshold with its time since the start, next to the
  * map's migration trace lines (docs/PERFORMANCE.md, "Growth", session 7).
  *   build/bench/growth-probe [-t THREADS] [-n KEYS] [-s THRESHOLD_NS]
- *                            [-h SIZE_HINT] [-f FLAGS] [-a] [-m]
+ *                            [-h SIZE_HINT] [-f FLAGS] [-a] [-m] [-F]
  *   -a  allocate from 1 GiB faulted in first, with LFMAP_F_ALLOC_ZEROED
  *   -m  a second thread calls lfmap_migrate_step(map, 64) in a loop
- * Output: "slow T ms D us thread I" lines, "trace T ms <line>" lines and a
+ *   -F  read the thread's minor page faults around every insert (outside
+ *       the timed interval) and print them with each slow insert
+ * Output: "slow T ms D us thread I [faults F]" lines, "trace T ms <line>" lines and a
  * summary line with the count of slow inserts (p99.9 <= threshold iff it
  * is at most N / 1000). */
 #define _GNU_SOURCE
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <urcu/urcu-memb.h>
@@ -27,8 +30,8 @@
 
 static struct lfmap *map;
 static uint64_t nkeys = 4000000, threshold = 2000, t0;
-static int nthreads = 1, stop_helper;
-static struct { uint64_t at, ns; int thread; } slow[MAX_SLOW];
+static int nthreads = 1, stop_helper, count_faults;
+static struct { uint64_t at, ns; int thread; long faults; } slow[MAX_SLOW];
 static int nslow;
 static struct { uint64_t at; char line[200]; } traces[MAX_TRACE];
 static int ntraces;
@@ -66,14 +69,24 @@ static void trace(void *arg, const char *line)
 	}
 }
 
+static long thread_faults(void)
+{
+	struct rusage ru;
+	if (!count_faults || getrusage(RUSAGE_THREAD, &ru) != 0)
+		return 0;
+	return ru.ru_minflt + ru.ru_majflt;
+}
+
 static void *inserter(void *arg)
 {
 	int id = (int)(intptr_t)arg;
 	urcu_memb_register_thread();
 	for (uint64_t k = (uint64_t)id + 1; k <= nkeys; k += (uint64_t)nthreads) {
+		long f = thread_faults();
 		uint64_t a = now_ns();
 		int r = lfmap_word_insert(map, k, k, NULL);
 		uint64_t d = now_ns() - a;
+		f = thread_faults() - f;
 		if (r != 0) {
 			fprintf(stderr, "insert %llu: %d\n", (unsigned long long)k, r);
 			exit(1);
@@ -84,6 +97,7 @@ static void *inserter(void *arg)
 				slow[i].at = a - t0;
 				slow[i].ns = d;
 				slow[i].thread = id;
+				slow[i].faults = f;
 			}
 		}
 	}
@@ -108,7 +122,7 @@ int main(int argc, char **argv)
 	struct lfmap_config cfg;
 	int c, use_arena = 0, use_helper = 0;
 	lfmap_config_init(&cfg);
-	while ((c = getopt(argc, argv, "t:n:s:h:f:am")) != -1) {
+	while ((c = getopt(argc, argv, "t:n:s:h:f:amF")) != -1) {
 		switch (c) {
 		case 't': nthreads = atoi(optarg); break;
 		case 'n': nkeys = strtoull(optarg, NULL, 0); break;
@@ -117,8 +131,9 @@ int main(int argc, char **argv)
 		case 'f': cfg.flags |= (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'a': use_arena = 1; break;
 		case 'm': use_helper = 1; break;
+		case 'F': count_faults = 1; break;
 		default:
-			fprintf(stderr, "usage: growth-probe [-t T] [-n N] [-s NS] [-h HINT] [-f FLAGS] [-a] [-m]\n");
+			fprintf(stderr, "usage: growth-probe [-t T] [-n N] [-s NS] [-h HINT] [-f FLAGS] [-a] [-m] [-F]\n");
 			return 2;
 		}
 	}
@@ -154,8 +169,9 @@ int main(int argc, char **argv)
 	for (int i = 0; i < ntraces && i < MAX_TRACE; i++)
 		printf("trace %.3f ms %s\n", traces[i].at / 1e6, traces[i].line);
 	for (int i = 0; i < nslow && i < MAX_SLOW; i++)
-		printf("slow %.3f ms %.1f us thread %d\n", slow[i].at / 1e6, slow[i].ns / 1e3,
-		       slow[i].thread);
+		printf(count_faults ? "slow %.3f ms %.1f us thread %d faults %ld\n"
+				    : "slow %.3f ms %.1f us thread %d\n",
+		       slow[i].at / 1e6, slow[i].ns / 1e3, slow[i].thread, slow[i].faults);
 	printf("summary: %llu keys, %d threads, %.3f s, %d inserts above %llu ns (p99.9 allows %llu)\n",
 	       (unsigned long long)nkeys, nthreads, elapsed / 1e9, nslow,
 	       (unsigned long long)threshold, (unsigned long long)(nkeys / 1000));

@@ -503,7 +503,7 @@ static const struct lfmap_node *lag_first_slot(struct lfmap *m, bool *tomb)
 {
 	struct lfm_table *u = (struct lfm_table *)(uintptr_t)lfm_load_acquire(&m->root);
 	uint64_t h = lag_hash(NULL, 0, NULL);
-	struct lfm_bucket *b = &u->buckets[lfm_node_bhash(m, h) & u->mask];
+	struct lfm_bucket *b = &u->buckets[lfm_bucket_index(u, lfm_node_bhash(m, h))];
 	uint64_t v = lfm_load_acquire(&b->slot[0].val);
 	*tomb = v != 0 && !(v & LFM_V_LIVE);
 	return (v & LFM_V_LIVE) ? lfm_val_node(v) : NULL;
