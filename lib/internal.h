@@ -375,6 +375,13 @@ static inline uint64_t lfm_bucket_index(const struct lfm_table *t, uint64_t bh)
 	return bh >> t->shift;
 }
 
+/* The bucket of a word-map key in table t: every word-map path (lookup,
+ * update, copy, iteration) places a key through this one function. */
+static inline uint64_t lfm_word_bucket(const struct lfm_table *t, uint64_t key)
+{
+	return lfm_bucket_index(t, lfm_word_ihash(key, t->seed, t->mult));
+}
+
 
 LFM_HIDDEN uint64_t lfm_siphash13(const void *data, size_t len, uint64_t k0, uint64_t k1);
 

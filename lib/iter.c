@@ -72,7 +72,7 @@ static uint64_t slot_bucket(const struct lfmap *m, uint64_t k, uint64_t v, uint6
 			    const struct lfm_table *t)
 {
 	if (m->kind == LFM_KIND_WORD)
-		return lfm_bucket_index(t, lfm_word_ihash(k, t->seed, t->mult));
+		return lfm_word_bucket(t, k);
 	if (slot_seed != t->seed) {
 		const struct lfmap_node *n = lfm_val_node(v);
 		k = lfm_key_hash(m, lfm_node_key(m, n), t->seed);

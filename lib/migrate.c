@@ -163,8 +163,8 @@ static int copy_entry(struct lfmap *m, struct lfm_table *u, struct lfm_bucket *s
 		      uint64_t key, uint64_t val)
 {
 	bool word = m->kind == LFM_KIND_WORD;
-	uint64_t bh = word ? lfm_word_ihash(key, u->seed, u->mult) : lfm_node_bhash(m, key);
-	struct lfm_bucket *b = &u->buckets[lfm_bucket_index(u, bh)];
+	struct lfm_bucket *b = &u->buckets[word ? lfm_word_bucket(u, key)
+						 : lfm_bucket_index(u, lfm_node_bhash(m, key))];
 
 	if (!word)
 		val &= ~LFM_V_NOREV; /* per table: U's copiers mark U's slots (I2) */

@@ -168,7 +168,7 @@ static LFM_ALWAYS_INLINE int word_rmw(struct lfmap *m, struct word_req *r)
 	int err;
 
 	for (;;) {
-		uint64_t i = lfm_bucket_index(t, lfm_word_ihash(r->key, t->seed, t->mult));
+		uint64_t i = lfm_word_bucket(t, r->key);
 		struct lfm_bucket *b = &t->buckets[i];
 		/* acquire: I7, a FORWARDED head means the copies are in next. */
 		uint64_t c = lfm_load_acquire(&b->ctrl);
@@ -248,7 +248,7 @@ static LFM_ALWAYS_INLINE int word_get(struct lfmap *m, uint64_t key, uint64_t *v
 		goto out;
 	}
 	struct lfm_table *t = lfm_root_acquire(m);
-	struct lfm_bucket *b = &t->buckets[lfm_bucket_index(t, lfm_word_ihash(key, t->seed, t->mult))];
+	struct lfm_bucket *b = &t->buckets[lfm_word_bucket(t, key)];
 	/*
 	 * Before returning a frozen value or "absent", a reader must have seen
 	 * the head not FORWARDED (I7): this one load before the scan. If it is
@@ -263,7 +263,7 @@ static LFM_ALWAYS_INLINE int word_get(struct lfmap *m, uint64_t key, uint64_t *v
 	 * FORWARDED", a stale read, I7.) */
 	if (LFM_UNLIKELY(c & LFM_C_FORWARDED)) {
 		t = lfm_next_acquire(t);
-		b = &t->buckets[lfm_bucket_index(t, lfm_word_ihash(key, t->seed, t->mult))];
+		b = &t->buckets[lfm_word_bucket(t, key)];
 		LFM_EXP_POINT(LFM_EXP_READER_HOP);
 		c = lfm_load_acquire(&b->ctrl);
 	}
