@@ -235,6 +235,13 @@ struct lfm_table {
 	lfm_word evac_writer, evac_bg; /* buckets forwarded, by who forwarded them */
 	lfm_word bg_writer_mark; /* evac_writer at the last background step */
 	uint64_t removes_base; /* map's removal count when the table was created */
+	/* Churn measure (lfm_check_load): the map's claim count and the time
+	 * when the table was created; the slots claimed in the map (any table)
+	 * from then until `ready`, the claim count at ready and when that was: what one migration cycle
+	 * brings. The last three are set before the release of ready and read
+	 * after its acquire. */
+	uint64_t claims_base, born_ns;
+	lfm_word claims_ready, claims_mark, ready_ns; /* mark: claim count at ready */
 	struct rcu_head rcu; /* retirement */
 	struct lfmap *map;
 };
@@ -244,14 +251,17 @@ struct lfm_table {
 #define LFM_NSTRIPES 32
 
 /*
- * Striped counters (I10): one cache line each, chosen per thread. Both only
- * grow (modulo 2^64): live entries = sum(adds) - sum(removes), and removes
- * is also the tombstone estimate. An update does one atomic add, on one of
- * them; every 32nd add or remove through a stripe re-checks the load.
+ * Striped counters (I10): one cache line each, chosen per thread. All three
+ * only grow (modulo 2^64): live entries = sum(claims) + sum(adds) -
+ * sum(removes); removes is also the tombstone estimate, and claims (values
+ * made live in a slot that was EMPTY, i.e. a slot newly taken) measure the
+ * churn that the growth policy sizes tables for. An update does one atomic
+ * add, on one of them; every 32nd through a stripe re-checks the load.
  */
 struct lfm_stripe {
-	lfm_word adds;    /* values made live through this stripe */
+	lfm_word adds;    /* values revived (tombstone -> live) through this stripe */
 	lfm_word removes; /* values made absent through this stripe */
+	lfm_word claims;  /* values made live in an EMPTY slot through this stripe */
 } __attribute__((aligned(LFM_CACHELINE)));
 
 struct lfmap {
@@ -578,25 +588,33 @@ static inline struct lfm_stripe *lfm_my_stripe(struct lfmap *m)
 	return &m->stripes[lfm_mix64(tp) & (LFM_NSTRIPES - 1)];
 }
 
-/* Account a value going absent -> live (+1) or live -> absent (-1). Every
- * 32nd add or remove through a stripe re-checks the load (I10). */
-static inline void lfm_count_update(struct lfmap *m, int delta)
+/* Account a value going live in an EMPTY slot (LFM_COUNT_CLAIM), live from a
+ * tombstone (LFM_COUNT_ADD) or absent (LFM_COUNT_REMOVE). Every 32nd count
+ * through a stripe's counter re-checks the load (I10). */
+enum lfm_count_kind { LFM_COUNT_ADD, LFM_COUNT_CLAIM, LFM_COUNT_REMOVE };
+static inline void lfm_count_update(struct lfmap *m, enum lfm_count_kind kind)
 {
 	struct lfm_stripe *st = lfm_my_stripe(m);
+	lfm_word *w = kind == LFM_COUNT_ADD ? &st->adds
+		      : kind == LFM_COUNT_CLAIM ? &st->claims : &st->removes;
 	/* relaxed: statistics only; no data is published through them. */
-	uint64_t old = lfm_fetch_add_relaxed(delta > 0 ? &st->adds : &st->removes, 1);
+	uint64_t old = lfm_fetch_add_relaxed(w, 1);
 	if (LFM_UNLIKELY((old & 31) == 31))
 		lfm_check_load(m);
 }
 
-/* Account a user update of a value word from `before` to `after`. */
+/* Account a user update of a value word from `before` to `after`. A value
+ * word is 0 (EMPTY) only before the slot's first value (I2), so a value made
+ * live from 0 is a newly claimed slot. */
 static inline void lfm_account(struct lfmap *m, uint64_t before, uint64_t after)
 {
 	bool was = (before & LFM_V_LIVE) != 0, is = (after & LFM_V_LIVE) != 0;
 	if (was != is)
-		lfm_count_update(m, is ? 1 : -1);
+		lfm_count_update(m, !is ? LFM_COUNT_REMOVE
+				    : before == 0 ? LFM_COUNT_CLAIM : LFM_COUNT_ADD);
 }
 LFM_HIDDEN uint64_t lfm_removes_total(const struct lfmap *m);
+LFM_HIDDEN uint64_t lfm_claims_total(const struct lfmap *m);
 
 /* ---- helpers shared by the map kinds ---------------------------------------- */
 

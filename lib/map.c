@@ -133,7 +133,8 @@ size_t lfmap_count_approx(const struct lfmap *m)
 		return 0;
 	int64_t sum = 0;
 	for (int i = 0; i < LFM_NSTRIPES; i++)
-		sum += (int64_t)(lfm_load_relaxed(&m->stripes[i].adds) -
+		sum += (int64_t)(lfm_load_relaxed(&m->stripes[i].claims) +
+				 lfm_load_relaxed(&m->stripes[i].adds) -
 				 lfm_load_relaxed(&m->stripes[i].removes));
 	return sum > 0 ? (size_t)sum : 0;
 }
@@ -143,6 +144,14 @@ uint64_t lfm_removes_total(const struct lfmap *m)
 	uint64_t sum = 0;
 	for (int i = 0; i < LFM_NSTRIPES; i++)
 		sum += lfm_load_relaxed(&m->stripes[i].removes);
+	return sum;
+}
+
+uint64_t lfm_claims_total(const struct lfmap *m)
+{
+	uint64_t sum = 0;
+	for (int i = 0; i < LFM_NSTRIPES; i++)
+		sum += lfm_load_relaxed(&m->stripes[i].claims);
 	return sum;
 }
 

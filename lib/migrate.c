@@ -355,6 +355,13 @@ static void retire_table_cb(struct rcu_head *head)
 	struct lfmap *m = lfm_rcu_callback_enter(head, &t->map);
 	struct lfm_table *u = (struct lfm_table *)(uintptr_t)lfm_load_relaxed(&t->next);
 
+	/* The claims of U's cycle, from its creation to now (lfm_check_load).
+	 * relaxed: published by the release of ready below; lfm_check_load
+	 * reads them after an acquire of ready. */
+	uint64_t mark = lfm_claims_total(m);
+	lfm_store_relaxed(&u->claims_ready, mark - u->claims_base);
+	lfm_store_relaxed(&u->claims_mark, mark);
+	lfm_store_relaxed(&u->ready_ns, lfm_now_ns());
 	lfm_table_free(m, t);
 	/* I8: no reader can reach t any more, so U may migrate in turn. The
 	 * release pairs with the acquire in lfm_start_migration. */
@@ -530,6 +537,8 @@ int lfm_start_migration(struct lfmap *m, struct lfm_table *t, int kind, uint64_t
 		return -ENOMEM;
 	}
 	u->removes_base = lfm_removes_total(m); /* private until published */
+	u->claims_base = lfm_claims_total(m);
+	u->born_ns = lfm_now_ns();
 	lfm_store_relaxed(&t->mig_kind, (uint64_t)kind);
 	lfm_store_relaxed(&t->mig_start_ns, lfm_now_ns());
 	/* release: U's initialisation and the fields above happen-before any
@@ -545,7 +554,47 @@ int lfm_start_migration(struct lfmap *m, struct lfm_table *t, int kind, uint64_t
  * and after a reclamation: grow past grow_pct of slot capacity, shrink below
  * shrink_pct, compact (same size) when overflow buckets pile up at a moderate
  * load (tombstones or an unlucky distribution). Caller holds the read lock.
+ *
+ * Churn. A slot, once claimed, stays claimed for the life of its table (I1,
+ * I2), so inserts of new keys fill a table even when removes keep the live
+ * count flat, and only a migration clears the tombstones. Migrations are one
+ * per grace period (I8), so a table takes the claims of a whole cycle (the
+ * migration that created it, then a grace period) before it can be
+ * replaced. Two rules keep a table big enough for that:
+ *  - a compaction that finds more than half as many overflow buckets as
+ *    heads (the cycle's claims overran the table) doubles the size instead;
+ *  - a shrink needs the live count plus one cycle's claims (cycle_claims) to
+ *    fit the half-size table at two thirds of grow_pct, and no overflow
+ *    pile (a piled table compacts first).
+ * Without them a 1,000-key map under new-key churn (about 3M claims a
+ * second) compacted at its 1,024 buckets once per grace period while each
+ * table took 30k claims, about ten overflow buckets per head
+ * (docs/PERFORMANCE.md "Churn").
  */
+
+/*
+ * The claims one migration cycle brings at the current pace: claims_ready
+ * (the table's own cycle, creation to ready) while the table is younger
+ * than four such cycles; then the claims
+ * since ready scaled to one cycle. Under steady churn a table is replaced
+ * soon after it is ready, so one that lived four cycles has seen the churn
+ * slow down, and a table sized for churn that stopped may shrink again.
+ */
+static uint64_t cycle_claims(const struct lfmap *m, const struct lfm_table *t)
+{
+	/* relaxed: written before the release of ready, which the caller
+	 * acquired. */
+	uint64_t c = lfm_load_relaxed(&t->claims_ready);
+	uint64_t ready_ns = lfm_load_relaxed(&t->ready_ns);
+	uint64_t cycle = ready_ns - t->born_ns;
+	uint64_t since = lfm_claims_total(m) - lfm_load_relaxed(&t->claims_mark);
+	uint64_t now = lfm_now_ns();
+	uint64_t e = now > ready_ns ? now - ready_ns : 0;
+	if (e / 4 < cycle)
+		return c > since ? c : since;
+	return (uint64_t)((double)since * (double)cycle / (double)e);
+}
+
 void lfm_check_load(struct lfmap *m)
 {
 	struct lfm_table *t = lfm_root_acquire(m);
@@ -567,33 +616,41 @@ void lfm_check_load(struct lfmap *m)
 		while (nn < LFM_MAX_BUCKETS && live * 150 > nn * LFM_SLOTS * m->grow_pct)
 			nn *= 2;
 		(void)lfm_start_migration(m, t, LFMAP_RESIZE_GROW, nn);
+	} else if (ovf * 4 > n + 4) {
+		/*
+		 * Overflow buckets pile up. Near the threshold that is the load:
+		 * grow, if allowed. Below it, compact only if tombstones can
+		 * explain it (at least one per bucket, estimated from removals
+		 * since the table was created): with a bad spread (colliding
+		 * hashes) compacting would only repeat itself. Compact into a
+		 * table twice the size when the pile shows churn (above).
+		 */
+		bool high = live * 100 * 3 > cap * m->grow_pct * 2;
+		uint64_t tombs = lfm_removes_total(m) - t->removes_base;
+		if (high && may_grow) {
+			(void)lfm_start_migration(m, t, LFMAP_RESIZE_GROW, n * 2);
+		} else if (!high && tombs > n) {
+			if (may_grow && ovf * 2 > n && n * 2 <= LFM_MAX_BUCKETS)
+				(void)lfm_start_migration(m, t, LFMAP_RESIZE_GROW, n * 2);
+			else
+				(void)lfm_start_migration(m, t, LFMAP_RESIZE_COMPACT, n);
+		}
 	} else if (!(m->flags & LFMAP_F_NO_AUTO_SHRINK) && n > m->min_buckets &&
-		   live * 100 < cap * m->shrink_pct && live * 300 <= cap * m->grow_pct) {
+		   live * 100 < cap * m->shrink_pct &&
+		   (live + cycle_claims(m, t)) * 300 <= cap * m->grow_pct) {
 		/*
 		 * Never below the size the map was created with, and never to
-		 * a size that the overflow rule below would grow again: in the
+		 * a size that the overflow rule above would grow again: in the
 		 * half-size table the load doubles, and above two thirds of
 		 * grow_pct overflow buckets make it grow. With shrink_pct above
 		 * grow_pct / 3 and colliding hashes the map otherwise grew and
 		 * shrank once per grace period forever (found by the fuzzer:
 		 * grow_pct 100, shrink_pct 49, key % 4 hash, 11 entries,
-		 * fuzz/regressions/grow-shrink-oscillation).
+		 * fuzz/regressions/grow-shrink-oscillation). The claims of a
+		 * cycle count as load here: they arrive before the half-size
+		 * table could be replaced.
 		 */
 		(void)lfm_start_migration(m, t, LFMAP_RESIZE_SHRINK, n / 2);
-	} else if (ovf * 4 > n + 4) {
-		/*
-		 * Overflow buckets pile up. Near the threshold that is the load:
-		 * grow, if allowed. Below it, compact at the same size only if
-		 * tombstones can explain it (at least one per bucket, estimated
-		 * from removals since the table was created): with a bad spread
-		 * (colliding hashes) compacting would only repeat itself.
-		 */
-		bool high = live * 100 * 3 > cap * m->grow_pct * 2;
-		uint64_t tombs = lfm_removes_total(m) - t->removes_base;
-		if (high && may_grow)
-			(void)lfm_start_migration(m, t, LFMAP_RESIZE_GROW, n * 2);
-		else if (!high && tombs > n)
-			(void)lfm_start_migration(m, t, LFMAP_RESIZE_COMPACT, n);
 	}
 }
 

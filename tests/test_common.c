@@ -6,6 +6,7 @@
  * allocations of workloads that force growth, for every map kind).
  */
 #include <fcntl.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -672,6 +673,77 @@ Test(common, auto_grow_keeps_load_bounded)
 		  st.buckets);
 	check_stats_invariants_(m, &st, false, false, "shrunk");
 	check_present(m, 100, "shrunk");
+	destroy_ok(m);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/*
+ * New-key churn on a small map: every insert claims a slot that only a
+ * migration frees (I1), and migrations come at most one per grace period
+ * (I8). The policy must size the table for a cycle's claims (lfm_check_load,
+ * "Churn"): without that, a 1,000-key map kept its 1,024 buckets and ran with
+ * about ten overflow buckets per head. The mean over the run must stay below
+ * 2; then the map must shrink back once the churn stops.
+ */
+Test(common, churn_keeps_chains_short_then_shrinks)
+{
+	struct lfmap *m = word_map(0, 1000, 2);
+	const uint64_t live = 1000;
+	fill(m, live);
+	uint64_t lo = 0, hi = live; /* keys mkey(lo..hi-1) are live */
+	double ratio_sum = 0, t0 = now_s(), t;
+	unsigned samples = 0;
+	uint64_t max_buckets = 0;
+	while ((t = now_s()) - t0 < 0.4) {
+		for (int i = 0; i < 20000; i++) {
+			cr_assert_eq(lfmap_word_insert(m, mkey(hi), hi, NULL), 0);
+			cr_assert_eq(lfmap_word_remove(m, mkey(lo), NULL), 0);
+			hi++, lo++;
+		}
+		if (t - t0 < 0.05)
+			continue; /* warm-up: the policy needs a cycle to measure */
+		struct lfmap_stats st = tu_stats(m);
+		ratio_sum += (double)st.overflow_buckets / (double)st.buckets;
+		samples++;
+		if (st.buckets > max_buckets)
+			max_buckets = st.buckets;
+	}
+	cr_assert_gt(samples, 3);
+	double mean = ratio_sum / samples;
+	cr_log_info("churn: %" PRIu64 " keys turned over, mean overflow/heads %.2f over %u "
+		    "samples, largest table %" PRIu64 " buckets",
+		    lo, mean, samples, max_buckets);
+	cr_assert_lt(mean, 2.0, "mean overflow buckets per head %.2f under churn", mean);
+	cr_assert_eq(count_exact(m), live);
+	for (uint64_t k = lo; k < hi; k += 97) {
+		uint64_t v = 0;
+		cr_assert_eq(lfmap_word_get(m, mkey(k), &v), 0);
+		cr_assert_eq(v, k);
+	}
+	/* The churn stops: the same keys are removed and inserted again (no new
+	 * claims; the removes and revivals run the load checks), with grace
+	 * periods. The table sized for churn must shrink (cycle_claims). */
+	uint64_t big = tu_stats(m).buckets;
+	double quiet = now_s();
+	while (now_s() - quiet < 3.0 && tu_stats(m).buckets >= big) {
+		lfmap_migrate_step(m, 0);
+		tu_quiesce();
+		usleep(2000);
+		for (uint64_t k = lo; k < hi; k++) {
+			cr_assert_eq(lfmap_word_remove(m, mkey(k), NULL), 0);
+			cr_assert_eq(lfmap_word_insert(m, mkey(k), k, NULL), 0);
+		}
+	}
+	cr_log_info("churn stopped: %" PRIu64 " -> %" PRIu64 " buckets in %.2f s", big,
+		    tu_stats(m).buckets, now_s() - quiet);
+	if (big > 1024)
+		cr_assert_lt(tu_stats(m).buckets, big, "the table sized for churn never shrank");
 	destroy_ok(m);
 }
 
