@@ -49,7 +49,8 @@ bench-lib:
 
 bench-build: bench-lib
 	@$(MAKE) --no-print-directory $(BENCH_DIR)/lfmap-bench $(BENCH_DIR)/growth-probe \
-		$(BENCH_DIR)/clock-gaps $(BENCH_DIR)/hash-spread
+		$(BENCH_DIR)/clock-gaps $(BENCH_DIR)/hash-spread \
+		$(BENCH_DIR)/so-lookup-static $(BENCH_DIR)/so-lookup-shared
 
 # probes behind docs/PERFORMANCE.md "Growth" (session 7), built with the
 # harness so that they keep compiling
@@ -66,6 +67,17 @@ $(BENCH_DIR)/clock-gaps: bench/probes/clock-gaps.c
 $(BENCH_DIR)/hash-spread: bench/probes/hash-spread.c lib/internal.h
 	@mkdir -p $(dir $@)
 	$(BENCH_CC) $(BENCH_CFLAGS) $$(pkg-config --cflags liburcu-memb) -o $@ $<
+
+# a lookup through liblfmap.a and through liblfmap.so ("Shared library");
+# the shared one finds the library in build/release through its rpath
+$(BENCH_DIR)/so-lookup-static: bench/probes/so-lookup.c build/release/liblfmap.a
+	@mkdir -p $(dir $@)
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $< build/release/liblfmap.a $$(pkg-config --libs liburcu-memb) -lpthread
+
+$(BENCH_DIR)/so-lookup-shared: bench/probes/so-lookup.c build/release/liblfmap.so
+	@mkdir -p $(dir $@)
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $< -Lbuild/release -llfmap -Wl,-rpath,$(abspath build/release) \
+		$$(pkg-config --libs liburcu-memb) -lpthread
 
 bench-smoke: bench-build
 	$(BENCH_DIR)/lfmap-bench --smoke all
