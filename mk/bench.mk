@@ -6,6 +6,7 @@
 #   make bench-sweep   lfmap grow_pct sweep -> bench/results/sweep-grow-pct.{tsv,png}
 #   make bench-counts  callgrind/cachegrind per-op counts -> bench/results/counts.tsv
 #   make bench-slots   bucket layout sweep (3 slots/64 B vs 7/128 B) -> bench/results/sweep-slots.*
+#   make bench-churn   churn at 1,000 and 65,536 keys, every peer -> bench/results/churn-small.*
 BENCH_DIR   = build/bench
 BENCH_CC   ?= gcc
 BENCH_CXX  ?= g++
@@ -16,7 +17,7 @@ BENCH_SRCS = bench/lfmap-bench.c bench/adapter.h bench/adapters/lfmap.c \
 	bench/adapters/rculfhash.c bench/adapters/ck_hs.c bench/adapters/oa.c bench/adapters/cxx.cc \
 	bench/adapters/floor.c
 
-.PHONY: bench-build bench-smoke bench-quick bench bench-counts bench-sweep bench-slots
+.PHONY: bench-build bench-smoke bench-quick bench bench-counts bench-sweep bench-slots bench-churn
 
 # $(1): output binary, $(2): extra flags (arch)
 define bench_link
@@ -78,6 +79,9 @@ $(BENCH_DIR)/so-lookup-shared: bench/probes/so-lookup.c build/release/liblfmap.s
 	@mkdir -p $(dir $@)
 	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $< -Lbuild/release -llfmap -Wl,-rpath,$(abspath build/release) \
 		$$(pkg-config --libs liburcu-memb) -lpthread
+
+bench-churn: bench-build
+	bash bench/churn.sh
 
 bench-smoke: bench-build
 	$(BENCH_DIR)/lfmap-bench --smoke all
