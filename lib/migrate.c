@@ -590,7 +590,7 @@ static uint64_t cycle_claims(const struct lfmap *m, const struct lfm_table *t)
 	uint64_t since = lfm_claims_total(m) - lfm_load_relaxed(&t->claims_mark);
 	uint64_t now = lfm_now_ns();
 	uint64_t e = now > ready_ns ? now - ready_ns : 0;
-	if (e / 4 < cycle)
+	if (e == 0 || e / 4 < cycle) /* e == 0: no 0 / 0 below */
 		return c > since ? c : since;
 	return (uint64_t)((double)since * (double)cycle / (double)e);
 }
