@@ -235,13 +235,13 @@ struct lfm_table {
 	lfm_word evac_writer, evac_bg; /* buckets forwarded, by who forwarded them */
 	lfm_word bg_writer_mark; /* evac_writer at the last background step */
 	uint64_t removes_base; /* map's removal count when the table was created */
-	/* Churn measure (lfm_check_load): the map's claim count and the time
-	 * when the table was created; the slots claimed in the map (any table)
-	 * from then until `ready`, the claim count at ready and when that was: what one migration cycle
-	 * brings. The last three are set before the release of ready and read
-	 * after its acquire. */
+	/* Churn measure (lfm_check_load, cycle_claims): the map's claim count
+	 * and the time when the table was created; the slots claimed in the
+	 * map (any table) from then until `ready` (what one migration cycle
+	 * brings), the claim count at ready and the time of ready. The last
+	 * three are set before the release of ready, read after its acquire. */
 	uint64_t claims_base, born_ns;
-	lfm_word claims_ready, claims_mark, ready_ns; /* mark: claim count at ready */
+	lfm_word claims_ready, claims_mark, ready_ns;
 	struct rcu_head rcu; /* retirement */
 	struct lfmap *map;
 };

@@ -575,10 +575,10 @@ int lfm_start_migration(struct lfmap *m, struct lfm_table *t, int kind, uint64_t
 /*
  * The claims one migration cycle brings at the current pace: claims_ready
  * (the table's own cycle, creation to ready) while the table is younger
- * than four such cycles; then the claims
- * since ready scaled to one cycle. Under steady churn a table is replaced
- * soon after it is ready, so one that lived four cycles has seen the churn
- * slow down, and a table sized for churn that stopped may shrink again.
+ * than four such cycles, then the claims since ready scaled to one cycle.
+ * Under steady churn a table is replaced soon after it is ready, so one
+ * that lived four cycles has seen the churn slow down, and a table sized
+ * for churn that stopped may shrink again.
  */
 static uint64_t cycle_claims(const struct lfmap *m, const struct lfm_table *t)
 {
