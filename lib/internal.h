@@ -236,12 +236,12 @@ struct lfm_table {
 	lfm_word bg_writer_mark; /* evac_writer at the last background step */
 	uint64_t removes_base; /* map's removal count when the table was created */
 	/* Churn measure (lfm_check_load, cycle_claims): the map's claim count
-	 * and the time when the table was created; the slots claimed in the
-	 * map (any table) from then until `ready` (what one migration cycle
-	 * brings), the claim count at ready and the time of ready. The last
-	 * three are set before the release of ready, read after its acquire. */
+	 * and the time when the table was created, and both again when it
+	 * became ready (mark - base: the claims one migration cycle brings).
+	 * The last two are set before the release of ready, read after its
+	 * acquire. */
 	uint64_t claims_base, born_ns;
-	lfm_word claims_ready, claims_mark, ready_ns;
+	lfm_word claims_mark, ready_ns;
 	struct rcu_head rcu; /* retirement */
 	struct lfmap *map;
 };

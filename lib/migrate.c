@@ -355,12 +355,10 @@ static void retire_table_cb(struct rcu_head *head)
 	struct lfmap *m = lfm_rcu_callback_enter(head, &t->map);
 	struct lfm_table *u = (struct lfm_table *)(uintptr_t)lfm_load_relaxed(&t->next);
 
-	/* The claims of U's cycle, from its creation to now (lfm_check_load).
-	 * relaxed: published by the release of ready below; lfm_check_load
-	 * reads them after an acquire of ready. */
-	uint64_t mark = lfm_claims_total(m);
-	lfm_store_relaxed(&u->claims_ready, mark - u->claims_base);
-	lfm_store_relaxed(&u->claims_mark, mark);
+	/* The end of U's cycle (cycle_claims). relaxed: published by the
+	 * release of ready below; lfm_check_load reads them after an acquire
+	 * of ready. */
+	lfm_store_relaxed(&u->claims_mark, lfm_claims_total(m));
 	lfm_store_relaxed(&u->ready_ns, lfm_now_ns());
 	lfm_table_free(m, t);
 	/* I8: no reader can reach t any more, so U may migrate in turn. The
@@ -573,8 +571,8 @@ int lfm_start_migration(struct lfmap *m, struct lfm_table *t, int kind, uint64_t
  */
 
 /*
- * The claims one migration cycle brings at the current pace: claims_ready
- * (the table's own cycle, creation to ready) while the table is younger
+ * The claims one migration cycle brings at the current pace: those of the
+ * table's own cycle (creation to ready, claims_mark - claims_base) while the table is younger
  * than four such cycles, then the claims since ready scaled to one cycle.
  * Under steady churn a table is replaced soon after it is ready, so one
  * that lived four cycles has seen the churn slow down, and a table sized
@@ -584,10 +582,11 @@ static uint64_t cycle_claims(const struct lfmap *m, const struct lfm_table *t)
 {
 	/* relaxed: written before the release of ready, which the caller
 	 * acquired. */
-	uint64_t c = lfm_load_relaxed(&t->claims_ready);
+	uint64_t mark = lfm_load_relaxed(&t->claims_mark);
+	uint64_t c = mark - t->claims_base;
 	uint64_t ready_ns = lfm_load_relaxed(&t->ready_ns);
 	uint64_t cycle = ready_ns - t->born_ns;
-	uint64_t since = lfm_claims_total(m) - lfm_load_relaxed(&t->claims_mark);
+	uint64_t since = lfm_claims_total(m) - mark;
 	uint64_t now = lfm_now_ns();
 	uint64_t e = now > ready_ns ? now - ready_ns : 0;
 	if (e == 0 || e / 4 < cycle) /* e == 0: no 0 / 0 below */
