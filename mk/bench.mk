@@ -51,11 +51,18 @@ bench-lib:
 bench-build: bench-lib
 	@$(MAKE) --no-print-directory $(BENCH_DIR)/lfmap-bench $(BENCH_DIR)/growth-probe \
 		$(BENCH_DIR)/clock-gaps $(BENCH_DIR)/hash-spread \
-		$(BENCH_DIR)/so-lookup-static $(BENCH_DIR)/so-lookup-shared
+		$(BENCH_DIR)/so-lookup-static $(BENCH_DIR)/so-lookup-shared \
+		$(BENCH_DIR)/migrate-rate
 
 # probes behind docs/PERFORMANCE.md "Growth" (session 7), built with the
 # harness so that they keep compiling
 $(BENCH_DIR)/growth-probe: bench/probes/growth-probe.c build/release/liblfmap.a
+	@mkdir -p $(dir $@)
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $< build/release/liblfmap.a $$(pkg-config --libs liburcu-memb) -lpthread
+
+# updates inside and outside a migration ("Oversubscription and
+# migrations", session 10)
+$(BENCH_DIR)/migrate-rate: bench/probes/migrate-rate.c build/release/liblfmap.a
 	@mkdir -p $(dir $@)
 	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $< build/release/liblfmap.a $$(pkg-config --libs liburcu-memb) -lpthread
 
