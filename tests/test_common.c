@@ -700,6 +700,7 @@ Test(common, churn_keeps_chains_short_then_shrinks)
 	double ratio_sum = 0, t0 = now_s(), t;
 	unsigned samples = 0;
 	uint64_t max_buckets = 0;
+	struct lfmap_stats first = {0}, last = {0};
 	while ((t = now_s()) - t0 < 0.4) {
 		for (int i = 0; i < 20000; i++) {
 			cr_assert_eq(lfmap_word_insert(m, mkey(hi), hi, NULL), 0);
@@ -709,6 +710,9 @@ Test(common, churn_keeps_chains_short_then_shrinks)
 		if (t - t0 < 0.05)
 			continue; /* warm-up: the policy needs a cycle to measure */
 		struct lfmap_stats st = tu_stats(m);
+		if (samples == 0)
+			first = st;
+		last = st;
 		ratio_sum += (double)st.overflow_buckets / (double)st.buckets;
 		samples++;
 		if (st.buckets > max_buckets)
@@ -720,6 +724,15 @@ Test(common, churn_keeps_chains_short_then_shrinks)
 		    "samples, largest table %" PRIu64 " buckets",
 		    lo, mean, samples, max_buckets);
 	cr_assert_lt(mean, 2.0, "mean overflow buckets per head %.2f under churn", mean);
+	/* Logged, not asserted: grow/shrink ping-pong (the shrink rule's
+	 * cycle_claims term keeps a table sized for churn while the claims keep
+	 * coming). In this 0.4 s phase the policy gave 0-3 shrinks, and a
+	 * build without the term 4-8: too close for a bound that never fails
+	 * by chance. bench churn separates them (docs/NOTES.md, session 10). */
+	uint64_t migs = last.migrations_finished - first.migrations_finished;
+	cr_log_info("churn: %" PRIu64 " migrations after warm-up: %" PRIu64 " grows, %" PRIu64
+		    " shrinks",
+		    migs, last.grows - first.grows, last.shrinks - first.shrinks);
 	cr_assert_eq(count_exact(m), live);
 	for (uint64_t k = lo; k < hi; k += 97) {
 		uint64_t v = 0;
