@@ -226,6 +226,21 @@ int lfmap_migrate_step(struct lfmap *m, size_t nbuckets)
 
 /* ---- statistics ------------------------------------------------------------------ */
 
+/*
+ * The walk leaves its read-side section every LFM_STATS_CHUNK buckets, so
+ * that a grace period (and with it every map's reclamation and next
+ * migration) waits for one chunk, not for the whole table: a 4M-key word
+ * map took 62 ms to walk in one section. Between two sections the root may
+ * change, and the table walked so far may be freed: it is never touched
+ * again. The walk then starts over on the new root, its counts reset (a
+ * snapshot of one table, as before); after LFM_STATS_RESTARTS such
+ * restarts it finishes in one section. Pointer equality alone would not do:
+ * a new table may reuse a freed one's address, so the table's birth time
+ * is compared too (a new table's is later; the first table's is 0).
+ */
+#define LFM_STATS_CHUNK 4096
+#define LFM_STATS_RESTARTS 4
+
 int lfmap_stats(struct lfmap *m, struct lfmap_stats *st)
 {
 	if (m == NULL || st == NULL)
@@ -233,8 +248,22 @@ int lfmap_stats(struct lfmap *m, struct lfmap_stats *st)
 	memset(st, 0, sizeof *st);
 	lfm_read_lock(m);
 	struct lfm_table *t = lfm_root_acquire(m);
-	st->buckets = t->nbuckets;
+	uint64_t born = t->born_ns;
+	unsigned restarts = 0;
 	for (uint64_t i = 0; i < t->nbuckets; i++) {
+		if (i % LFM_STATS_CHUNK == LFM_STATS_CHUNK - 1 && restarts < LFM_STATS_RESTARTS) {
+			lfm_read_unlock(m);
+			lfm_read_lock(m);
+			struct lfm_table *r = lfm_root_acquire(m);
+			if (r != t || r->born_ns != born) {
+				t = r;
+				born = r->born_ns;
+				restarts++;
+				memset(st, 0, sizeof *st);
+				i = UINT64_MAX; /* ++ makes it 0 */
+				continue;
+			}
+		}
 		uint64_t len = 0;
 		for (struct lfm_bucket *b = &t->buckets[i]; b != NULL;
 		     b = lfm_ctrl_next(lfm_load_acquire(&b->ctrl))) {
@@ -251,6 +280,7 @@ int lfmap_stats(struct lfmap *m, struct lfmap_stats *st)
 		if (len > st->longest_chain)
 			st->longest_chain = len;
 	}
+	st->buckets = t->nbuckets;
 	st->migrating = lfm_load_acquire(&t->next) != 0;
 	lfm_read_unlock(m);
 

@@ -63,6 +63,13 @@ static void fill(struct lfmap *m, uint64_t n)
 }
 
 /* Keys [0, n) present with value i (or i + bump for i in the bumped set). */
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static void check_present(struct lfmap *m, uint64_t n, const char *when)
 {
 	for (uint64_t i = 0; i < n; i++) {
@@ -392,6 +399,120 @@ Test(common, size_hint_avoids_growth)
 
 /* ================================================================ migration */
 
+/*
+ * lfmap_stats leaves its read-side section every LFM_STATS_CHUNK buckets
+ * (lib/map.c), so grace periods complete while it walks a large table. A
+ * walk in one section lets at most two grace periods count during it: the
+ * one already running when it started, and the one it held up, if that
+ * ends before the count is read. Fewer than four per walk on average fails.
+ */
+static uint64_t gp_count; /* __atomic */
+static int gp_stop;       /* __atomic */
+
+static void *gp_loop(void *arg)
+{
+	(void)arg;
+	urcu_memb_register_thread();
+	while (!__atomic_load_n(&gp_stop, __ATOMIC_RELAXED)) {
+		urcu_memb_synchronize_rcu();
+		__atomic_fetch_add(&gp_count, 1, __ATOMIC_RELAXED);
+	}
+	urcu_memb_unregister_thread();
+	return NULL;
+}
+
+Test(common, stats_walk_lets_grace_periods_pass)
+{
+	const uint64_t n = 600000, walks = 6;
+	struct lfmap *m = word_map(0, n, 2);
+	fill(m, n);
+	lfmap_migrate_step(m, 0);
+	pthread_t gp;
+	cr_assert_eq(pthread_create(&gp, NULL, gp_loop, NULL), 0);
+	uint64_t during = 0, buckets = 0;
+	for (uint64_t w = 0; w < walks; w++) {
+		uint64_t before = __atomic_load_n(&gp_count, __ATOMIC_RELAXED);
+		struct lfmap_stats st;
+		cr_assert_eq(lfmap_stats(m, &st), 0);
+		during += __atomic_load_n(&gp_count, __ATOMIC_RELAXED) - before;
+		buckets = st.buckets;
+		cr_assert_eq(st.entries, n);
+		cr_assert_eq(st.claimed_slots, n, "a walk restarted or split counted %" PRIu64,
+			     st.claimed_slots);
+	}
+	__atomic_store_n(&gp_stop, 1, __ATOMIC_RELAXED);
+	pthread_join(gp, NULL);
+	cr_log_info("stats: %" PRIu64 " grace periods during %" PRIu64 " walks of %" PRIu64
+		    " buckets",
+		    during, walks, buckets);
+	cr_assert_geq(during, 4 * walks, "grace periods waited for the stats walk (%" PRIu64
+		      " in %" PRIu64 " walks)", during, walks);
+	destroy_ok(m);
+}
+
+/*
+ * Between two chunks of its walk lfmap_stats lets the root change and the
+ * walked table be freed; it must then start over on the new root, counts
+ * reset, and report one table. A second thread migrates the map back and
+ * forth (grow, compact, shrink, reseed) and waits for the old tables to be
+ * freed, while this one walks back to back, so most root changes fall
+ * inside a walk. With no update running, every snapshot of one table has
+ * exactly the map's keys claimed and live: a restart that kept counting
+ * fails here (checked by mutation). That the walk never touches a freed
+ * table is checked only as far as timing allows (a walker that kept
+ * walking the old table was not caught in 6 runs: the table is freed a
+ * call_rcu batch later, usually after the walk ended).
+ */
+static struct lfmap *churn_root_map;
+static int churn_root_stop; /* __atomic */
+
+static void *root_churner(void *arg)
+{
+	unsigned *migrations = arg;
+	static const enum lfmap_resize kinds[] = {LFMAP_RESIZE_GROW, LFMAP_RESIZE_COMPACT,
+						  LFMAP_RESIZE_SHRINK, LFMAP_RESIZE_RESEED};
+	urcu_memb_register_thread();
+	for (unsigned i = 0; !__atomic_load_n(&churn_root_stop, __ATOMIC_RELAXED); i++) {
+		if (lfmap_resize(churn_root_map, kinds[i % 4]) == 0)
+			(*migrations)++;
+		(void)lfmap_migrate_step(churn_root_map, 0);
+		tu_quiesce(); /* the replaced table is freed */
+	}
+	urcu_memb_unregister_thread();
+	return NULL;
+}
+
+Test(common, stats_walk_restarts_when_the_root_changes)
+{
+	/* Few keys in many buckets: long walks, cheap migrations. */
+	const uint64_t n = 10000;
+	struct lfmap *m = word_map(LFMAP_F_NO_AUTO_GROW | LFMAP_F_NO_AUTO_SHRINK, 300000, 2);
+	fill(m, n);
+	lfmap_migrate_step(m, 0);
+	churn_root_map = m;
+	unsigned migrations = 0, walks = 0;
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, root_churner, &migrations), 0);
+	double t0 = now_s();
+	while (now_s() - t0 < 0.6) {
+		struct lfmap_stats st;
+		cr_assert_eq(lfmap_stats(m, &st), 0);
+		walks++;
+		cr_assert_eq(st.entries, n);
+		cr_assert_eq(st.claimed_slots, n, "walk %u counted %" PRIu64 " claimed slots in %" PRIu64
+			     " buckets", walks, st.claimed_slots, st.buckets);
+		cr_assert_eq(st.tombstones, 0);
+		cr_assert_eq(st.buckets & (st.buckets - 1), 0);
+		cr_assert_leq(st.claimed_slots, st.slots);
+	}
+	__atomic_store_n(&churn_root_stop, 1, __ATOMIC_RELAXED);
+	pthread_join(th, NULL);
+	cr_log_info("stats: %u walks while %u migrations ran", walks, migrations);
+	cr_assert_geq(migrations, 2);
+	check_present(m, n, "after root churn");
+	destroy_ok(m);
+}
+
 Test(common, stats_of_a_fresh_map)
 {
 	struct lfmap *m = word_map(0, 0, 2);
@@ -674,13 +795,6 @@ Test(common, auto_grow_keeps_load_bounded)
 	check_stats_invariants_(m, &st, false, false, "shrunk");
 	check_present(m, 100, "shrunk");
 	destroy_ok(m);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /*

@@ -302,11 +302,15 @@ struct lfmap_stats {
 
 /*
  * Fill *st. Takes the read lock; walks the root table, O(buckets): meant for
- * monitoring, not for hot paths. The whole walk is one read-side critical
- * section (about 30 ns per bucket: 62 ms for a 4M-key word map on the
- * development VM), and every grace period waits for it: retired tables,
- * removed nodes and the next migration of every map of the flavor. Poll it
- * seconds apart, not milliseconds. Returns 0 or -EINVAL.
+ * monitoring, not for hot paths (about 30 ns per bucket: 62 ms for a
+ * 4M-key word map on the development VM). The walk leaves its read-side
+ * critical section every 4,096 buckets, so grace periods (retired tables,
+ * removed nodes, the next migration of every map of the flavor) wait for
+ * one such chunk, not for the whole walk; called inside the caller's own
+ * read-side section it is one section, and they wait for all of it. If a
+ * migration replaces the table during the walk, the walk starts over on
+ * the new one (after 4 restarts it finishes in one section): the counts
+ * describe one table. Returns 0 or -EINVAL.
  */
 LFMAP_API int lfmap_stats(struct lfmap *map, struct lfmap_stats *st);
 
