@@ -248,6 +248,9 @@ int lfmap_stats(struct lfmap *m, struct lfmap_stats *st)
 	memset(st, 0, sizeof *st);
 	lfm_read_lock(m);
 	struct lfm_table *t = lfm_root_acquire(m);
+	/* Identity of the table walked, as integers: once t may be freed, its
+	 * pointer value is not compared (indeterminate in C). */
+	uintptr_t id = (uintptr_t)t;
 	uint64_t born = t->born_ns;
 	unsigned restarts = 0;
 	for (uint64_t i = 0; i < t->nbuckets; i++) {
@@ -255,8 +258,9 @@ int lfmap_stats(struct lfmap *m, struct lfmap_stats *st)
 			lfm_read_unlock(m);
 			lfm_read_lock(m);
 			struct lfm_table *r = lfm_root_acquire(m);
-			if (r != t || r->born_ns != born) {
+			if ((uintptr_t)r != id || r->born_ns != born) {
 				t = r;
+				id = (uintptr_t)r;
 				born = r->born_ns;
 				restarts++;
 				memset(st, 0, sizeof *st);
