@@ -239,8 +239,8 @@ struct lfm_table {
 	 * and the time when the table was created, and both again when it
 	 * became ready (mark - base: the claims one migration cycle brings).
 	 * The last two are set before the release of ready, read after its
-	 * acquire. born_ns also tells lfmap_stats a new table from a freed one
-	 * at the same address (the first table's is 0). */
+	 * acquire. born_ns is also the table's identity for lfmap_stats (the
+	 * first table's is 0; tables are created a grace period apart, I8). */
 	uint64_t claims_base, born_ns;
 	lfm_word claims_mark, ready_ns;
 	struct rcu_head rcu; /* retirement */

@@ -234,9 +234,11 @@ int lfmap_migrate_step(struct lfmap *m, size_t nbuckets)
  * change, and the table walked so far may be freed: it is never touched
  * again. The walk then starts over on the new root, its counts reset (a
  * snapshot of one table, as before); after LFM_STATS_RESTARTS such
- * restarts it finishes in one section. Pointer equality alone would not do:
- * a new table may reuse a freed one's address, so the table's birth time
- * is compared too (a new table's is later; the first table's is 0).
+ * restarts it finishes in one section. The table is told by its birth
+ * time, not its address (a new table may reuse a freed one's, and a freed
+ * table's pointer value is indeterminate in C): the first table's is 0,
+ * and every later one is created at least a grace period after the one
+ * before it (I8), so no two tables of a map share one.
  */
 #define LFM_STATS_CHUNK 4096
 #define LFM_STATS_RESTARTS 4
@@ -248,19 +250,15 @@ int lfmap_stats(struct lfmap *m, struct lfmap_stats *st)
 	memset(st, 0, sizeof *st);
 	lfm_read_lock(m);
 	struct lfm_table *t = lfm_root_acquire(m);
-	/* Identity of the table walked, as integers: once t may be freed, its
-	 * pointer value is not compared (indeterminate in C). */
-	uintptr_t id = (uintptr_t)t;
-	uint64_t born = t->born_ns;
+	uint64_t born = t->born_ns; /* the walked table's identity (above) */
 	unsigned restarts = 0;
 	for (uint64_t i = 0; i < t->nbuckets; i++) {
 		if (i % LFM_STATS_CHUNK == LFM_STATS_CHUNK - 1 && restarts < LFM_STATS_RESTARTS) {
 			lfm_read_unlock(m);
 			lfm_read_lock(m);
 			struct lfm_table *r = lfm_root_acquire(m);
-			if ((uintptr_t)r != id || r->born_ns != born) {
+			if (r->born_ns != born) {
 				t = r;
-				id = (uintptr_t)r;
 				born = r->born_ns;
 				restarts++;
 				memset(st, 0, sizeof *st);
